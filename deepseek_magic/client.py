@@ -1,0 +1,512 @@
+"""HTTP client: the only module that talks to the network.
+
+Sync and async clients share every decision (what to retry, how long to wait,
+how to read an error, how to decode a stream); only the few lines that do I/O
+are written twice, as httpx itself does.
+
+Retry rule: a request is sent again only when no answer body was consumed:
+connection failures, and HTTP 429/500/502/503/504 answers (whose body is an
+error, not output). Once a 200 response has started, the request is never
+sent again: a lost connection mid-stream raises :class:`StreamInterrupted`
+carrying the partial reply, so nothing is billed twice and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
+from contextlib import aclosing, closing
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from .config import Settings
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    ConfigError,
+    DeepSeekError,
+    StreamInterrupted,
+    redact,
+    status_error,
+)
+from .events import Accumulator, Error, Event, Reply
+from .providers import ChatRequest, HttpCall, Provider, StreamParser, get_provider
+from .sse import SSEDecoder
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+#: A Retry-After longer than this is not waited for; the error is raised instead.
+MAX_RETRY_AFTER = 60.0
+
+EventCallback = Callable[[Event], None]
+
+
+# --------------------------------------------------------------------- shared logic
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(when.timestamp() - current, 0.0)
+
+
+def retry_delay(settings: Settings, attempt: int, retry_after: float | None) -> float | None:
+    """How long to wait before attempt ``attempt + 1``, or ``None`` to give up.
+
+    Exponential backoff with full jitter, unless the server said when to come
+    back; a server asking for more than :data:`MAX_RETRY_AFTER` is not
+    waited for (the user sees the error at once and can decide).
+    """
+    if attempt >= settings.max_retries:
+        return None
+    if retry_after is not None:
+        return retry_after if retry_after <= MAX_RETRY_AFTER else None
+    ceiling = min(settings.backoff_max, settings.backoff_base * (2**attempt))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+@dataclass
+class _Prepared:
+    """Everything needed to send one call, computed once before any I/O."""
+
+    provider: Provider
+    call: HttpCall
+    headers: dict[str, str]
+    timeout: httpx.Timeout
+    settings: Settings
+    api_key: str
+
+
+def _prepare(provider: Provider, call: HttpCall, settings: Settings) -> _Prepared:
+    api_key = settings.resolved_api_key()
+    if not api_key:
+        raise ConfigError(
+            f"no API key for {provider.display_name}: set {settings.key_variable} or enter it in %deepseek settings"
+        )
+    timeout = httpx.Timeout(
+        connect=settings.connect_timeout,
+        read=settings.read_timeout,
+        write=settings.read_timeout,
+        pool=settings.connect_timeout,
+    )
+    headers = {**call.headers, **provider.auth_headers(api_key)}
+    return _Prepared(provider, call, headers, timeout, settings, api_key)
+
+
+def _build(client: httpx.Client | httpx.AsyncClient, prepared: _Prepared, url: str) -> httpx.Request:
+    call = prepared.call
+    return client.build_request(
+        call.method,
+        url,
+        json=call.body if call.body is not None else None,
+        headers=prepared.headers,
+        timeout=prepared.timeout,
+    )
+
+
+def _connection_failure(prepared: _Prepared, url: str, exc: Exception) -> DeepSeekError:
+    host = httpx.URL(url).host
+    name = prepared.provider.display_name
+    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+        return APITimeoutError(
+            f"{name} did not answer within {prepared.settings.read_timeout:g} s "
+            f"(read timeout; raise it with read_timeout)"
+        )
+    reason = redact(str(exc) or type(exc).__name__, prepared.api_key)
+    return APIConnectionError(f"could not reach {name} at {host}: {reason}")
+
+
+def _status_failure(prepared: _Prepared, response: httpx.Response, content: bytes) -> APIStatusError:
+    text = content.decode("utf-8", "replace")
+    body: Any
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = text
+    return status_error(
+        response.status_code,
+        body,
+        provider=prepared.provider.display_name,
+        secrets=(prepared.api_key,),
+        trace_id=response.headers.get("x-ds-trace-id"),
+        retry_after=parse_retry_after(response.headers.get("retry-after")),
+    )
+
+
+def _is_connect_failure(exc: Exception) -> bool:
+    """Failures where the server cannot have started on the request."""
+    return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError))
+
+
+def _json_body(prepared: _Prepared, content: bytes) -> Any:
+    try:
+        return json.loads(content)
+    except ValueError:
+        raise StreamInterrupted(
+            f"{prepared.provider.display_name} sent a reply that is not valid JSON "
+            f"({len(content)} bytes); nothing was lost on our side, try again"
+        ) from None
+
+
+class StreamDecoder:
+    """Bytes of one streamed response in, normalized events out.
+
+    The SSE framing and the provider's chunk format are decoded here, for the
+    sync and async clients alike (and for tests that replay recordings).
+    """
+
+    __slots__ = ("parser", "sse")
+
+    def __init__(self, provider: Provider) -> None:
+        self.sse = SSEDecoder()
+        self.parser: StreamParser = provider.stream_parser()
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        events: list[Event] = []
+        parser = self.parser
+        for sse in self.sse.feed(chunk):
+            events += parser.feed(sse.data)
+        return events
+
+    def flush(self) -> list[Event]:
+        events: list[Event] = []
+        for sse in self.sse.flush():
+            events += self.parser.feed(sse.data)
+        return events
+
+    @property
+    def done(self) -> bool:
+        return self.parser.done
+
+
+def _is_json_response(response: httpx.Response) -> bool:
+    return str(response.headers.get("content-type", "")).startswith("application/json")
+
+
+class _StreamState:
+    """What one reply's reading left behind: enough to judge whether it finished."""
+
+    __slots__ = ("decoder", "provider")
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+        self.decoder: StreamDecoder | None = None
+
+    def finish(self, acc: Accumulator) -> Reply:
+        """The final reply, or :class:`StreamInterrupted` when the server did not finish."""
+        name = self.provider.display_name
+        if acc.error is not None:
+            raise StreamInterrupted(f"{name} reported an error mid-reply: {acc.error.message}", acc.reply(partial=True))
+        decoder = self.decoder
+        if not acc.finished and not (decoder is not None and decoder.done):
+            raise StreamInterrupted(f"{name} closed the stream before the reply was complete", acc.reply(partial=True))
+        reply = acc.reply()
+        if decoder is not None and decoder.parser.malformed:
+            reply.warnings.append(f"{decoder.parser.malformed} malformed stream chunk(s) were skipped")
+        return reply
+
+
+def _interrupted(prepared: _Prepared, exc: Exception, accumulator: Accumulator) -> DeepSeekError:
+    """The error for a stream that broke after the response had started.
+
+    A timeout before anything arrived is a plain :class:`APITimeoutError`;
+    anything else carries the partial reply so the caller can keep it.
+    """
+    name = prepared.provider.display_name
+    if isinstance(exc, httpx.TimeoutException):
+        if accumulator.events_seen == 0:
+            return _connection_failure(prepared, prepared.call.url, exc)
+        why = f"went quiet for more than {prepared.settings.read_timeout:g} s"
+    else:
+        why = "dropped the connection"
+    got = "nothing had arrived yet" if accumulator.events_seen == 0 else "the partial reply is kept"
+    return StreamInterrupted(f"{name} {why} mid-reply; {got}", accumulator.reply(partial=True))
+
+
+# ----------------------------------------------------------------------- sync client
+
+
+class ChatClient:
+    """Synchronous client: what the magics use, so that the kernel's Interrupt
+    (``KeyboardInterrupt``) lands in the read loop and the partial reply stays."""
+
+    def __init__(self, *, transport: httpx.BaseTransport | None = None) -> None:
+        self._http = httpx.Client(transport=transport, follow_redirects=False, trust_env=True)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ChatClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def prepare(self, request: ChatRequest) -> HttpCall:
+        """The exact call that would be sent (for ``--dry-run``); sends nothing."""
+        return get_provider(request.settings.provider).prepare(request)
+
+    def chat(
+        self,
+        request: ChatRequest,
+        *,
+        on_event: EventCallback | None = None,
+        accumulator: Accumulator | None = None,
+    ) -> Reply:
+        """Send ``request`` and return the whole reply, calling ``on_event`` per event.
+
+        Pass your own ``accumulator`` to still hold the partial reply if a
+        ``KeyboardInterrupt`` arrives while streaming; the connection is
+        closed either way.
+        """
+        acc = accumulator if accumulator is not None else Accumulator()
+        state = _StreamState(get_provider(request.settings.provider))
+        with closing(self._iter_events(request, acc, state)) as events:
+            if on_event is None:
+                for _ in events:
+                    pass
+            else:
+                for event in events:
+                    on_event(event)
+        return state.finish(acc)
+
+    def events(self, request: ChatRequest) -> Iterator[Event]:
+        """The normalized events of one reply, as they arrive; raises like :meth:`chat`."""
+        acc = Accumulator()
+        state = _StreamState(get_provider(request.settings.provider))
+        with closing(self._iter_events(request, acc, state)) as events:
+            yield from events
+        state.finish(acc)
+
+    def _iter_events(self, request: ChatRequest, acc: Accumulator, state: _StreamState) -> Generator[Event, None, None]:
+        provider = state.provider
+        prepared = _prepare(provider, provider.prepare(request), request.settings)
+        response = self._open(prepared)
+        add = acc.add
+        try:
+            if not prepared.call.stream or _is_json_response(response):
+                for event in provider.parse_body(_json_body(prepared, response.read())):
+                    add(event)
+                    yield event
+                return
+            decoder = state.decoder = StreamDecoder(provider)
+            for chunk in response.iter_bytes():
+                for event in decoder.feed(chunk):
+                    add(event)
+                    yield event
+                if decoder.done:
+                    return
+            for event in decoder.flush():
+                add(event)
+                yield event
+        except httpx.TransportError as exc:
+            raise _interrupted(prepared, exc, acc) from None
+        finally:
+            response.close()  # also on KeyboardInterrupt and early close: the connection is released
+
+    def get_json(self, call: HttpCall, settings: Settings) -> Any:
+        """A small GET such as ``/models`` or ``/user/balance``."""
+        provider = get_provider(settings.provider)
+        prepared = _prepare(provider, call, settings)
+        response = self._open(prepared)
+        try:
+            return _json_body(prepared, response.read())
+        finally:
+            response.close()
+
+    def models(self, settings: Settings) -> list[str]:
+        """Model ids the provider offers to this key."""
+        provider = get_provider(settings.provider)
+        call = provider.models_call(settings)
+        if call is None:
+            raise ConfigError(f"{provider.display_name} has no model list endpoint")
+        return provider.parse_models(self.get_json(call, settings))
+
+    def balance(self, settings: Settings) -> Any:
+        """The account balance, where the provider has an endpoint for it."""
+        provider = get_provider(settings.provider)
+        call = provider.balance_call(settings)
+        if call is None:
+            raise ConfigError(f"{provider.display_name} has no balance endpoint")
+        return self.get_json(call, settings)
+
+    def _open(self, prepared: _Prepared) -> httpx.Response:
+        urls = prepared.call.urls
+        url_index = 0
+        attempt = 0
+        while True:
+            url = urls[url_index]
+            failure: DeepSeekError
+            try:
+                response = self._http.send(_build(self._http, prepared, url), stream=True)
+            except httpx.TransportError as exc:
+                if not _is_connect_failure(exc):
+                    raise _connection_failure(prepared, url, exc) from None
+                if url_index + 1 < len(urls):
+                    url_index += 1  # a fallback base: the first could not be reached
+                    continue
+                failure = _connection_failure(prepared, url, exc)
+                retry_after = None
+            else:
+                if response.status_code < 400:
+                    return response
+                try:
+                    content = response.read()
+                except httpx.TransportError:
+                    content = b""
+                finally:
+                    response.close()
+                failure = _status_failure(prepared, response, content)
+                if response.status_code not in RETRYABLE_STATUS:
+                    raise failure
+                retry_after = failure.retry_after if isinstance(failure, APIStatusError) else None
+            delay = retry_delay(prepared.settings, attempt, retry_after)
+            if delay is None:
+                raise failure
+            time.sleep(delay)
+            attempt += 1
+
+
+# ---------------------------------------------------------------------- async client
+
+
+class AsyncChatClient:
+    """The same client over ``httpx.AsyncClient``, for batch work on one event loop."""
+
+    def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None, max_connections: int = 100) -> None:
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self._http = httpx.AsyncClient(transport=transport, limits=limits, follow_redirects=False)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncChatClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def chat(
+        self,
+        request: ChatRequest,
+        *,
+        on_event: EventCallback | None = None,
+        accumulator: Accumulator | None = None,
+    ) -> Reply:
+        """Async twin of :meth:`ChatClient.chat`."""
+        acc = accumulator if accumulator is not None else Accumulator()
+        state = _StreamState(get_provider(request.settings.provider))
+        async with aclosing(self._iter_events(request, acc, state)) as events:
+            async for event in events:
+                if on_event is not None:
+                    on_event(event)
+        return state.finish(acc)
+
+    async def events(self, request: ChatRequest) -> AsyncIterator[Event]:
+        """Events of one reply as they arrive; raises like :meth:`chat`."""
+        acc = Accumulator()
+        state = _StreamState(get_provider(request.settings.provider))
+        async with aclosing(self._iter_events(request, acc, state)) as events:
+            async for event in events:
+                yield event
+        state.finish(acc)
+
+    async def _iter_events(
+        self, request: ChatRequest, acc: Accumulator, state: _StreamState
+    ) -> AsyncGenerator[Event, None]:
+        provider = state.provider
+        prepared = _prepare(provider, provider.prepare(request), request.settings)
+        response = await self._open(prepared)
+        add = acc.add
+        try:
+            if not prepared.call.stream or _is_json_response(response):
+                for event in provider.parse_body(_json_body(prepared, await response.aread())):
+                    add(event)
+                    yield event
+                return
+            decoder = state.decoder = StreamDecoder(provider)
+            async for chunk in response.aiter_bytes():
+                for event in decoder.feed(chunk):
+                    add(event)
+                    yield event
+                if decoder.done:
+                    return
+            for event in decoder.flush():
+                add(event)
+                yield event
+        except httpx.TransportError as exc:
+            raise _interrupted(prepared, exc, acc) from None
+        finally:
+            await response.aclose()
+
+    async def get_json(self, call: HttpCall, settings: Settings) -> Any:
+        provider = get_provider(settings.provider)
+        prepared = _prepare(provider, call, settings)
+        response = await self._open(prepared)
+        try:
+            return _json_body(prepared, await response.aread())
+        finally:
+            await response.aclose()
+
+    async def _open(self, prepared: _Prepared) -> httpx.Response:
+        urls = prepared.call.urls
+        url_index = 0
+        attempt = 0
+        while True:
+            url = urls[url_index]
+            failure: DeepSeekError
+            try:
+                response = await self._http.send(_build(self._http, prepared, url), stream=True)
+            except httpx.TransportError as exc:
+                if not _is_connect_failure(exc):
+                    raise _connection_failure(prepared, url, exc) from None
+                if url_index + 1 < len(urls):
+                    url_index += 1
+                    continue
+                failure = _connection_failure(prepared, url, exc)
+                retry_after = None
+            else:
+                if response.status_code < 400:
+                    return response
+                try:
+                    content = await response.aread()
+                except httpx.TransportError:
+                    content = b""
+                finally:
+                    await response.aclose()
+                failure = _status_failure(prepared, response, content)
+                if response.status_code not in RETRYABLE_STATUS:
+                    raise failure
+                retry_after = failure.retry_after if isinstance(failure, APIStatusError) else None
+            delay = retry_delay(prepared.settings, attempt, retry_after)
+            if delay is None:
+                raise failure
+            await asyncio.sleep(delay)
+            attempt += 1
+
+
+__all__ = [
+    "AsyncChatClient",
+    "ChatClient",
+    "Error",
+    "StreamDecoder",
+    "parse_retry_after",
+    "retry_delay",
+]

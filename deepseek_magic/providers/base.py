@@ -1,0 +1,95 @@
+"""The protocol seam: what every provider module supplies, and nothing more.
+
+A provider turns a :class:`ChatRequest` into an :class:`HttpCall` (URL, body,
+headers; no I/O) and turns what comes back into normalized events. The client
+does all the I/O and never looks inside a body, so a new provider is one module
+implementing :class:`Provider`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..config import Settings
+from ..events import Event
+
+
+@dataclass
+class ChatRequest:
+    """One chat completion to make: the conversation plus the settings in force."""
+
+    messages: list[dict[str, Any]]
+    settings: Settings
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+
+    @property
+    def stream(self) -> bool:
+        return self.settings.stream
+
+    @property
+    def wants_prefix_completion(self) -> bool:
+        """True when the last message is an assistant prefix to continue."""
+        last = self.messages[-1] if self.messages else {}
+        return last.get("role") == "assistant" and bool(last.get("prefix"))
+
+    @property
+    def wants_strict_tools(self) -> bool:
+        return any(bool((tool.get("function") or {}).get("strict")) for tool in self.tools or ())
+
+
+@dataclass(frozen=True)
+class HttpCall:
+    """A fully built HTTP request, minus the credentials.
+
+    ``urls`` holds the primary URL first, then fallbacks that the client tries
+    only when the previous one could not be reached (nothing was sent there).
+    """
+
+    method: str
+    urls: tuple[str, ...]
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    stream: bool = False
+
+    @property
+    def url(self) -> str:
+        return self.urls[0]
+
+
+class StreamParser(Protocol):
+    """Turns one stream's SSE ``data`` payloads into events, in order."""
+
+    #: True once the provider's end-of-stream marker was seen.
+    done: bool
+    #: Payloads that could not be decoded and were skipped.
+    malformed: int
+
+    def feed(self, data: str) -> list[Event]: ...
+
+
+class Provider(Protocol):
+    """What the client needs from a provider module."""
+
+    name: str
+    display_name: str
+
+    def prepare(self, request: ChatRequest) -> HttpCall: ...
+
+    def stream_parser(self) -> StreamParser: ...
+
+    def parse_body(self, body: Any) -> list[Event]: ...
+
+    def auth_headers(self, api_key: str) -> dict[str, str]: ...
+
+    def models_call(self, settings: Settings) -> HttpCall | None: ...
+
+    def balance_call(self, settings: Settings) -> HttpCall | None: ...
+
+    def parse_models(self, body: Any) -> list[str]: ...
+
+
+def bearer(api_key: str) -> dict[str, str]:
+    """The ``Authorization`` header every supported provider uses."""
+    return {"Authorization": f"Bearer {api_key}"}

@@ -1,0 +1,319 @@
+"""DeepSeek's OpenAI-compatible chat protocol, and the resellers that speak it.
+
+One profile class covers DeepSeek itself, Anyfast, Evolink and any custom
+base URL; the differences between them are data on the profile (base URLs,
+where ``reasoning_effort`` goes, the name of the user field), not code paths.
+Facts and sources: shared/reference/deepseek-protocol.md and providers.md.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .. import limits
+from ..config import Settings
+from ..errors import ConfigError
+from ..events import (
+    ContentDelta,
+    Error,
+    Event,
+    Finish,
+    LogprobsDelta,
+    ReasoningDelta,
+    ResponseMeta,
+    ToolCallDelta,
+    Usage,
+)
+from .base import ChatRequest, HttpCall, bearer
+
+#: DeepSeek's documented effort mapping (V4-Sep+ thinking_mode guide):
+#: medium is served as high. Resellers that take all four get them unchanged.
+DEEPSEEK_EFFORT = {"low": "low", "medium": "high", "high": "high", "max": "max"}
+
+_OPTIONAL_NUMBERS = ("temperature", "top_p", "max_tokens", "seed", "top_logprobs", "n")
+
+
+@dataclass(frozen=True)
+class OpenAICompatProvider:
+    """A provider speaking ``POST {base}/chat/completions`` with SSE streaming."""
+
+    name: str
+    display_name: str
+    base_urls: tuple[str, ...]
+    beta_base_url: str | None = None
+    effort_inside_thinking: bool = False
+    effort_map: dict[str, str] | None = None
+    user_field: str = "user_id"
+    has_balance: bool = False
+
+    # ------------------------------------------------------------------ requests
+
+    def prepare(self, request: ChatRequest) -> HttpCall:
+        """Validate and build the HTTP call; raises :class:`ConfigError` before sending."""
+        settings = request.settings
+        body = self.build_body(request)
+        needs_beta = request.wants_prefix_completion or request.wants_strict_tools
+        urls = self._chat_urls(settings, beta=needs_beta)
+        headers = {"Accept": "text/event-stream" if request.stream else "application/json"}
+        headers.update(settings.extra_headers)
+        return HttpCall("POST", urls, body=body, headers=headers, stream=request.stream)
+
+    def build_body(self, request: ChatRequest) -> dict[str, Any]:
+        """The JSON body, exactly as it will be sent."""
+        settings = request.settings
+        if not request.messages:
+            raise ConfigError("there is no message to send")
+        thinking_on = settings.thinking is not False
+        body: dict[str, Any] = {"model": settings.model, "messages": self._messages(request)}
+        if settings.thinking is not None:
+            body["thinking"] = {"type": "enabled" if settings.thinking else "disabled"}
+        if settings.effort and thinking_on:
+            effort = (self.effort_map or {}).get(settings.effort, settings.effort)
+            if self.effort_inside_thinking:
+                body.setdefault("thinking", {"type": "enabled"})["reasoning_effort"] = effort
+            else:
+                body["reasoning_effort"] = effort
+        for name in _OPTIONAL_NUMBERS:
+            value = getattr(settings, name)
+            if value is not None:
+                body[name] = value
+        if settings.stop:
+            body["stop"] = list(settings.stop)
+        if settings.logprobs is not None:
+            body["logprobs"] = settings.logprobs
+        if settings.logit_bias:
+            body["logit_bias"] = dict(settings.logit_bias)
+        if settings.user_id:
+            body[self.user_field] = settings.user_id
+        if settings.json_mode:
+            body["response_format"] = {"type": "json_object"}
+        if request.tools:
+            problem = limits.tools_problem(request.tools)
+            if problem:
+                raise ConfigError(problem)
+            body["tools"] = request.tools
+            if request.tool_choice is not None:
+                self._check_tool_choice(request.tool_choice, thinking_on)
+                body["tool_choice"] = request.tool_choice
+        elif request.tool_choice not in (None, "none", "auto"):
+            raise ConfigError("tool_choice names a tool but no tools were given")
+        if request.wants_prefix_completion and self.beta_base_url is None:
+            raise ConfigError(f"prefix completion is a DeepSeek beta feature; {self.display_name} lacks it")
+        if request.stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    @staticmethod
+    def _check_tool_choice(choice: str | dict[str, Any], thinking_on: bool) -> None:
+        if thinking_on and choice not in limits.THINKING_TOOL_CHOICES:
+            raise ConfigError(
+                "in thinking mode tool_choice may only be 'auto' or 'none'; "
+                "turn thinking off (--no-think) to force a tool"
+            )
+
+    @staticmethod
+    def _messages(request: ChatRequest) -> list[dict[str, Any]]:
+        """Messages as DeepSeek accepts them.
+
+        ``developer`` is not a role DeepSeek knows (it answers 400), so it is
+        sent as ``system``. With tools in the request every assistant turn must
+        carry ``reasoning_content``; ``""`` is accepted where there was none.
+        """
+        with_tools = bool(request.tools)
+        out: list[dict[str, Any]] = []
+        for message in request.messages:
+            role = message.get("role")
+            if role == "developer":
+                message = {**message, "role": "system"}
+            elif with_tools and role == "assistant" and message.get("reasoning_content") is None:
+                message = {**message, "reasoning_content": ""}
+            out.append(message)
+        return out
+
+    def _chat_urls(self, settings: Settings, *, beta: bool) -> tuple[str, ...]:
+        bases = self._bases(settings, beta=beta)
+        return tuple(f"{base}/chat/completions" for base in bases)
+
+    def _bases(self, settings: Settings, *, beta: bool = False) -> tuple[str, ...]:
+        if settings.base_url:
+            base = settings.base_url.rstrip("/")
+            if beta:
+                base = base.removesuffix("/v1").removesuffix("/beta") + "/beta"
+            return (base,)
+        if beta and self.beta_base_url:
+            return (self.beta_base_url,)
+        return self.base_urls
+
+    # ------------------------------------------------------------------ account
+
+    def models_call(self, settings: Settings) -> HttpCall | None:
+        return HttpCall("GET", tuple(f"{b}/models" for b in self._bases(settings)), headers=_json_accept())
+
+    def balance_call(self, settings: Settings) -> HttpCall | None:
+        if not self.has_balance and not settings.base_url:
+            return None
+        bases = tuple(b.removesuffix("/v1") for b in self._bases(settings))
+        return HttpCall("GET", tuple(f"{b}/user/balance" for b in bases), headers=_json_accept())
+
+    def parse_models(self, body: Any) -> list[str]:
+        data = body.get("data") if isinstance(body, dict) else None
+        return [str(item["id"]) for item in data or () if isinstance(item, dict) and "id" in item]
+
+    # ------------------------------------------------------------------ responses
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return bearer(api_key)
+
+    def stream_parser(self) -> ChunkParser:
+        return ChunkParser()
+
+    def parse_body(self, body: Any) -> list[Event]:
+        """Events equivalent to a whole non-stream ``chat.completion`` body."""
+        if not isinstance(body, dict):
+            return [Error("the server sent a body that is not a JSON object")]
+        if "error" in body and "choices" not in body:
+            error = body["error"]
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            return [Error(str(message))]
+        events: list[Event] = [_meta(body)]
+        for choice in body.get("choices") or ():
+            index = int(choice.get("index") or 0)
+            message = choice.get("message") or {}
+            if message.get("reasoning_content"):
+                events.append(ReasoningDelta(message["reasoning_content"], index))
+            if message.get("content"):
+                events.append(ContentDelta(message["content"], index))
+            for position, call in enumerate(message.get("tool_calls") or ()):
+                function = call.get("function") or {}
+                events.append(
+                    ToolCallDelta(
+                        index=int(call.get("index", position)),
+                        id=call.get("id"),
+                        name=function.get("name"),
+                        arguments=function.get("arguments") or "",
+                        choice=index,
+                    )
+                )
+            logprobs = choice.get("logprobs")
+            if logprobs:
+                events.append(_logprobs(logprobs, index))
+            events.append(Finish(choice.get("finish_reason"), choice.get("matched_stop"), index))
+        if body.get("usage"):
+            events.append(Usage.from_wire(body["usage"]))
+        return events
+
+
+class ChunkParser:
+    """Decodes ``chat.completion.chunk`` payloads, one SSE ``data`` at a time."""
+
+    __slots__ = ("_meta_sent", "done", "malformed")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.malformed = 0
+        self._meta_sent = False
+
+    def feed(self, data: str) -> list[Event]:
+        if data == "[DONE]":
+            self.done = True
+            return []
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            self.malformed += 1
+            return []
+        if not isinstance(chunk, dict):
+            self.malformed += 1
+            return []
+        events: list[Event] = []
+        if not self._meta_sent and ("id" in chunk or "model" in chunk):
+            events.append(_meta(chunk))
+            self._meta_sent = True
+        for choice in chunk.get("choices") or ():
+            index = choice.get("index") or 0
+            delta = choice.get("delta")
+            if delta:
+                reasoning = delta.get("reasoning_content")
+                if reasoning:
+                    events.append(ReasoningDelta(reasoning, index))
+                content = delta.get("content")
+                if content:
+                    events.append(ContentDelta(content, index))
+                calls = delta.get("tool_calls")
+                if calls:
+                    for call in calls:
+                        function = call.get("function") or {}
+                        events.append(
+                            ToolCallDelta(
+                                index=call.get("index") or 0,
+                                id=call.get("id") or None,
+                                name=function.get("name") or None,
+                                arguments=function.get("arguments") or "",
+                                choice=index,
+                            )
+                        )
+            logprobs = choice.get("logprobs")
+            if logprobs:
+                events.append(_logprobs(logprobs, index))
+            reason = choice.get("finish_reason")
+            if reason:
+                events.append(Finish(reason, choice.get("matched_stop"), index))
+        usage = chunk.get("usage")
+        if usage:
+            events.append(Usage.from_wire(usage))
+        error = chunk.get("error")
+        if error:
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            code = error.get("code") if isinstance(error, dict) else None
+            events.append(Error(str(message), None if code is None else str(code)))
+        return events
+
+
+def _meta(obj: dict[str, Any]) -> ResponseMeta:
+    created = obj.get("created")
+    return ResponseMeta(
+        id=obj.get("id"),
+        model=obj.get("model"),
+        system_fingerprint=obj.get("system_fingerprint"),
+        created=int(created) if isinstance(created, (int, float)) else None,
+    )
+
+
+def _logprobs(raw: dict[str, Any], choice: int) -> LogprobsDelta:
+    return LogprobsDelta(
+        content=tuple(raw.get("content") or ()),
+        reasoning=tuple(raw.get("reasoning_content") or ()),
+        choice=choice,
+    )
+
+
+def _json_accept() -> dict[str, str]:
+    return {"Accept": "application/json"}
+
+
+DEEPSEEK = OpenAICompatProvider(
+    name="deepseek",
+    display_name="DeepSeek",
+    base_urls=("https://api.deepseek.com",),
+    beta_base_url="https://api.deepseek.com/beta",
+    effort_map=DEEPSEEK_EFFORT,
+    has_balance=True,
+)
+
+ANYFAST = OpenAICompatProvider(
+    name="anyfast",
+    display_name="Anyfast",
+    base_urls=("https://www.anyfast.ai/v1",),
+    effort_inside_thinking=True,
+)
+
+EVOLINK = OpenAICompatProvider(
+    name="evolink",
+    display_name="Evolink",
+    base_urls=("https://direct.evolink.ai/v1", "https://api.evolink.ai/v1"),
+    effort_map=DEEPSEEK_EFFORT,
+    user_field="user",
+)

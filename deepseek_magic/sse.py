@@ -1,0 +1,130 @@
+"""An incremental decoder for the ``text/event-stream`` format.
+
+Why not httpx-sse: it works on decoded text lines that httpx produces, which
+costs a second pass over every byte and would have to be fed by httpx's own
+line splitter. This decoder takes raw network chunks as they arrive, split
+anywhere (even inside a UTF-8 sequence or between CR and LF), and does the
+line splitting on bytes with ``bytes.splitlines``: LF, CR and CRLF are the
+only line breaks it knows, which are exactly the three the SSE specification
+allows. CR and LF bytes never occur inside a multi-byte UTF-8 sequence, so a
+line is always whole before it is decoded.
+
+Rules followed (WHATWG "server-sent events", §9.2.6):
+- a blank line dispatches the event being built; an event with no ``data``
+  lines is dropped (proxies that send only ``id:``/``retry:`` blocks would
+  otherwise produce empty payloads that break ``json.loads``);
+- lines starting with ``:`` are comments (DeepSeek's ``: keep-alive``);
+- ``data`` lines accumulate, joined by ``\\n``;
+- one space after the colon is stripped; a line with no colon is a field
+  with an empty value;
+- ``id`` containing NUL is ignored; ``retry`` must be all ASCII digits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    """One dispatched server-sent event."""
+
+    data: str
+    event: str = "message"
+    id: str | None = None
+    retry: int | None = None
+
+
+class SSEDecoder:
+    """Feed it bytes as they arrive; it returns the events completed so far.
+
+    Call :meth:`flush` at end of stream: a final event that lacks its closing
+    blank line (some servers omit it) is still delivered.
+    """
+
+    __slots__ = ("_buffer", "_data", "_event", "_id", "_last_id", "_retry", "_skip_lf", "comments")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._skip_lf = False
+        self._data: list[str] = []
+        self._event: str | None = None
+        self._id: str | None = None
+        self._last_id: str | None = None
+        self._retry: int | None = None
+        #: Number of comment lines seen (keep-alives); lets callers show "waiting".
+        self.comments = 0
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """Decode ``chunk`` and return every event it completes."""
+        if self._skip_lf and chunk:
+            # The previous chunk ended in CR; an LF here belongs to that CRLF.
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+            self._skip_lf = False
+        if self._buffer:
+            chunk = self._buffer + chunk
+            self._buffer = b""
+        if not chunk:
+            return []
+        lines = chunk.splitlines(keepends=True)
+        last = lines[-1]
+        if last[-1:] not in (b"\n", b"\r"):
+            self._buffer = lines.pop()
+        elif last[-1:] == b"\r":
+            self._skip_lf = True
+        events: list[SSEEvent] = []
+        for raw in lines:
+            self._line(raw.rstrip(b"\r\n"), events)
+        return events
+
+    def flush(self) -> list[SSEEvent]:
+        """End of stream: treat any unterminated line and event as complete."""
+        events: list[SSEEvent] = []
+        if self._buffer:
+            self._line(self._buffer, events)
+            self._buffer = b""
+        self._line(b"", events)
+        return events
+
+    def _line(self, raw: bytes, events: list[SSEEvent]) -> None:
+        if not raw:
+            self._dispatch(events)
+            return
+        if raw[:6] == b"data: ":  # the hot path: one field per line, as DeepSeek sends
+            self._data.append(raw[6:].decode("utf-8", "replace"))
+            return
+        if raw[:1] == b":":
+            self.comments += 1
+            return
+        line = raw.decode("utf-8", "replace")
+        field, sep, value = line.partition(":")
+        if sep and value[:1] == " ":
+            value = value[1:]
+        if field == "data":
+            self._data.append(value)
+        elif field == "event":
+            self._event = value
+        elif field == "id":
+            if "\0" not in value:
+                self._id = value
+        elif field == "retry" and value.isascii() and value.isdigit():
+            self._retry = int(value)
+        # Unknown fields are ignored, as the specification says.
+
+    def _dispatch(self, events: list[SSEEvent]) -> None:
+        if self._id is not None:
+            self._last_id = self._id
+        if self._data:
+            events.append(
+                SSEEvent(
+                    data="\n".join(self._data),
+                    event=self._event or "message",
+                    id=self._last_id,
+                    retry=self._retry,
+                )
+            )
+        self._data = []
+        self._event = None
+        self._id = None
+        self._retry = None
