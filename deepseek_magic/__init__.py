@@ -14,8 +14,10 @@ if TYPE_CHECKING:
     from .client import AsyncChatClient, ChatClient
     from .config import Settings
     from .events import Reply, Usage
+    from .session import Session
 
 _LAZY = {
+    "Session": "deepseek_magic.session",
     "Settings": "deepseek_magic.config",
     "ChatClient": "deepseek_magic.client",
     "AsyncChatClient": "deepseek_magic.client",
@@ -23,7 +25,31 @@ _LAZY = {
     "Usage": "deepseek_magic.events",
 }
 
-__all__ = ["AsyncChatClient", "ChatClient", "Reply", "Settings", "Usage", "__version__"]
+__all__ = [
+    "AsyncChatClient",
+    "ChatClient",
+    "Reply",
+    "Session",
+    "Settings",
+    "Usage",
+    "__version__",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+]
+
+
+def load_ipython_extension(shell: Any) -> None:
+    """``%load_ext deepseek_magic``: register ``%%deepseek`` and ``%deepseek``."""
+    from .magics import load
+
+    load(shell)
+
+
+def unload_ipython_extension(shell: Any) -> None:
+    """``%unload_ext deepseek_magic``."""
+    from .magics import unload
+
+    unload(shell)
 
 
 def __getattr__(name: str) -> Any:

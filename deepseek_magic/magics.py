@@ -1,0 +1,357 @@
+"""``%%deepseek`` and ``%deepseek``: parsing, interpolation, choosing a view.
+
+This layer talks no HTTP and builds no JSON body: it turns a cell into a
+:meth:`Session.ask` call and a view. Heavy modules (httpx, pydantic, the
+client) are imported on first use so that ``%load_ext`` stays instant.
+
+Options are declared with ``@magic_arguments`` (so ``%%deepseek?`` documents
+each one); unknown, duplicate or invalid options raise a one-line
+``UsageError`` before anything is sent. Configuration traits
+(``%config DeepSeekMagics.model = ...``, ``c.DeepSeekMagics.*``) hold
+defaults; the API key is deliberately not one of them, because ``%config``
+prints every trait.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shlex
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments
+from traitlets import Bool, Enum, Float, Int, Unicode
+
+if TYPE_CHECKING:
+    from .client import ChatClient
+    from .config import Settings
+    from .events import Reply
+    from .session import Session
+    from .ui.base import ReplyView
+
+PROVIDERS = ["deepseek", "anyfast", "evolink", "runware"]
+EFFORTS = ["low", "medium", "high", "max"]
+#: Options that may be given more than once.
+REPEATABLE = {"stop"}
+KEY_PATTERN = re.compile(r"(?i)(--?(api[-_]?)?key\b|api[-_]?key\s*=|\bsk-[A-Za-z0-9_\-]{6,})")
+
+
+@magics_class
+class DeepSeekMagics(Magics):
+    """DeepSeek V4 in cells: ``%%deepseek [options]`` with the prompt as the cell body."""
+
+    model = Unicode(None, allow_none=True, help="Default model (e.g. deepseek-v4-pro).").tag(config=True)
+    provider = Enum(PROVIDERS, default_value=None, allow_none=True, help="Default provider.").tag(config=True)
+    effort = Enum(EFFORTS, default_value=None, allow_none=True, help="Default reasoning effort.").tag(config=True)
+    thinking = Bool(None, allow_none=True, help="Thinking on/off by default (None: provider default).").tag(
+        config=True
+    )
+    temperature = Float(None, allow_none=True, help="Default temperature (no effect in thinking mode).").tag(
+        config=True
+    )
+    max_tokens = Int(None, allow_none=True, help="Default max_tokens.").tag(config=True)
+    view = Enum(["auto", "widget", "text"], default_value="auto", help="How replies are shown.").tag(config=True)
+    session = Unicode("default", help="The session cells use unless -s NAME is given.").tag(config=True)
+    interpolation_budget = Int(4000, help="Characters each interpolated non-string value may take.").tag(
+        config=True
+    )
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self._settings: Settings | None = None
+        self._client: ChatClient | None = None
+        self.sessions: dict[str, Session] = {}
+        self._cell_id: str | None = None
+        self.last_reply: Reply | None = None
+
+    # ------------------------------------------------------------- lifecycle
+
+    def pre_run_cell(self, info: Any) -> None:
+        """Remember the cell id the frontend sent (JupyterLab, Notebook 7, nbclient, VS Code)."""
+        self._cell_id = getattr(info, "cell_id", None) or None
+
+    def post_run_cell(self, result: Any) -> None:
+        self._cell_id = None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # ------------------------------------------------------------ shared state
+
+    @property
+    def settings(self) -> Settings:
+        """The settings every session of this shell shares (the form edits them)."""
+        if self._settings is None:
+            from .config import Settings
+
+            self._settings = Settings.from_env()
+        return self._settings
+
+    @property
+    def client(self) -> ChatClient:
+        if self._client is None:
+            from .client import ChatClient
+
+            self._client = ChatClient()
+        return self._client
+
+    @property
+    def user_ns(self) -> dict[str, Any]:
+        """The notebook's namespace (where ``{name}`` is looked up and ``--out`` stores)."""
+        if self.shell is None:
+            raise UsageError("the DeepSeek magics need an IPython shell")
+        namespace: dict[str, Any] = self.shell.user_ns
+        return namespace
+
+    def get_session(self, name: str | None = None) -> Session:
+        """The named session, created on first use with the shared settings."""
+        from .session import Session
+
+        name = name or self.session
+        if name not in self.sessions:
+            self.sessions[name] = Session(name, settings=self.settings, client=self.client)
+        return self.sessions[name]
+
+    def cell_key(self) -> str:
+        """The turn key: the frontend's cell id, else this execution's own identity.
+
+        A terminal has no cell ids and every execution is new input, so each
+        gets its own turn (numbered for ``%deepseek history``).
+        """
+        if self._cell_id:
+            return f"cell-{self._cell_id}"
+        count = getattr(self.shell, "execution_count", 0)
+        return f"exec-{count}-{uuid.uuid4().hex[:8]}"
+
+    # -------------------------------------------------------------- %%deepseek
+
+    @magic_arguments()
+    @argument("-m", "--model", help="Model id, e.g. deepseek-v4-flash or deepseek-v4-pro.")
+    @argument("--provider", choices=PROVIDERS, help="Where to send the request.")
+    @argument("--think", dest="thinking", action="store_const", const=True, help="Thinking mode on.")
+    @argument("--no-think", dest="thinking", action="store_const", const=False, help="Thinking mode off.")
+    @argument("--effort", choices=EFFORTS, help="Reasoning effort (thinking mode).")
+    @argument("--system", help="System prompt (kept for later cells of the session).")
+    @argument("-t", "--temperature", type=float, help="0–2; no effect in thinking mode.")
+    @argument("--top-p", type=float, help="0–1.")
+    @argument("--max-tokens", type=int, help="1–384000; reasoning counts towards it.")
+    @argument("--stop", action="append", help="Stop sequence (repeatable, at most 16).")
+    @argument("--seed", type=int, help="Sampling seed, where the provider honours it.")
+    @argument("--json", action="store_true", help="JSON mode: the reply is parsed into Python data.")
+    @argument("--schema", help="Validate JSON against a pydantic model or JSON-schema dict named in the namespace.")
+    @argument("-o", "--out", help="Store the reply in this variable (str, or the parsed data in JSON mode).")
+    @argument("-s", "--session", help="Session name (default: 'default').")
+    @argument("--new", action="store_true", help="Start the session afresh.")
+    @argument("--tools", help="Python callables in the namespace, comma-separated.")
+    @argument("--no-stream", action="store_true", help="Wait for the whole reply instead of streaming.")
+    @argument("--dry-run", action="store_true", help="Show the exact request (key masked); send nothing.")
+    @argument("--no-cache", action="store_true", help="Always ask the model, never a cached reply.")
+    @argument("--view", choices=["auto", "widget", "text"], help="How to show the reply.")
+    @argument("--over", help="A DataFrame or list: run the cell once per row (the cell is the template).")
+    @argument("--raw", action="store_true", help="Send the cell exactly as typed: no {name} interpolation.")
+    @no_var_expand
+    @cell_magic
+    def deepseek(self, line: str, cell: str) -> None:
+        """Ask DeepSeek: the cell body is the user message; ``{name}`` inserts a variable."""
+        args = self._parse(line)
+        text = self._prompt(cell, raw=args.raw)
+        if args.tools or args.over:
+            flag = "--tools" if args.tools else "--over"
+            raise UsageError(f"{flag} is not available in this version yet")
+        session = self.get_session(args.session)
+        key = self.cell_key()
+        options = self._options(args)
+        if args.new:
+            session = self._fresh(session, keep=not args.dry_run)
+        try:
+            if args.dry_run:
+                self._show_dry_run(session, text, key, options)
+                return
+            exchange = session.exchange(text, key=key, **options)  # validates before anything is sent
+        except ValueError as exc:  # ConfigError, schema lookup problems
+            raise UsageError(str(exc)) from None
+        view = self._view(args.view, exchange.settings, session.name)
+        self._run(session, text, key, options, view, out=args.out, json_mode=exchange.settings.json_mode)
+
+    def _run(
+        self,
+        session: Session,
+        text: str,
+        key: str,
+        options: dict[str, Any],
+        view: ReplyView,
+        *,
+        out: str | None,
+        json_mode: bool,
+    ) -> None:
+        from .errors import DeepSeekError, ReplyError, StreamInterrupted
+
+        view.start()
+        try:
+            reply = session.ask(text, key=key, on_event=view.on_event, on_retry=view.on_retry, **options)
+        except KeyboardInterrupt:
+            turn = session.turn(key)
+            if turn is not None:
+                view.finish(turn.reply, "interrupted")
+                self.last_reply = turn.reply
+            raise
+        except StreamInterrupted as exc:
+            if exc.partial is not None:
+                view.finish(exc.partial, "partial")
+                self.last_reply = exc.partial
+            raise
+        except ReplyError as exc:
+            if exc.reply is not None:
+                view.finish(exc.reply, "error")
+                self.last_reply = exc.reply
+            raise
+        except DeepSeekError:
+            raise
+        view.finish(reply)
+        self.last_reply = reply
+        if out:
+            self.user_ns[out] = reply.data if json_mode else reply.content
+
+    def _fresh(self, session: Session, *, keep: bool) -> Session:
+        """``--new``: an empty session (for a dry run, a throwaway copy)."""
+        if keep:
+            session.reset()
+            return session
+        from .session import Session
+
+        return Session(session.name, settings=session.settings, client=session.client)
+
+    def _parse(self, line: str) -> Any:
+        if KEY_PATTERN.search(line):
+            raise UsageError(
+                "API keys are not accepted as options (they would be saved with the notebook); "
+                "use %deepseek settings or the DEEPSEEK_API_KEY environment variable"
+            )
+        parser = self.deepseek.parser
+        tokens = parser_tokens(line)
+        seen: set[str] = set()
+        actions = parser._option_string_actions
+        for token in tokens:
+            option = token.split("=", 1)[0]
+            if option in actions:
+                dest = actions[option].dest
+                if dest in seen and dest not in REPEATABLE:
+                    raise UsageError(f"option {option} is given more than once")
+                seen.add(dest)
+        try:
+            return parser.parse_args(tokens)
+        except UsageError as exc:
+            raise UsageError(_one_line(str(exc))) from None
+
+    def _prompt(self, cell: str, *, raw: bool) -> str:
+        if not cell.strip():
+            raise UsageError("the cell is empty: write the prompt on the lines below %%deepseek")
+        if raw:
+            return cell.strip("\n")
+        from .interpolation import InterpolationError, interpolate
+
+        try:
+            return interpolate(cell, self.user_ns, budget=self.interpolation_budget).strip("\n")
+        except InterpolationError as exc:
+            raise UsageError(str(exc)) from None
+
+    def _options(self, args: Any) -> dict[str, Any]:
+        """Session.ask options from the config traits, overridden by the cell's options."""
+        options: dict[str, Any] = {}
+        for name in ("model", "provider", "effort", "thinking", "temperature", "max_tokens"):
+            value = getattr(self, name)
+            if value is not None:
+                options[name] = value
+        for name in ("model", "provider", "effort", "thinking", "temperature", "top_p", "max_tokens", "seed"):
+            value = getattr(args, name)
+            if value is not None:
+                options[name] = value
+        if args.stop:
+            options["stop"] = args.stop
+        if args.no_stream:
+            options["stream"] = False
+        if args.system is not None:
+            options["system"] = args.system
+        if args.json or args.schema:
+            options["json"] = True
+        if args.schema:
+            from .structured import schema_from_namespace
+
+            try:
+                options["schema"] = schema_from_namespace(args.schema, self.user_ns)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+        return options
+
+    def _view(self, preference: str | None, settings: Settings, session_name: str) -> ReplyView:
+        from .providers import get_provider
+        from .ui.choose import choose_view
+        from .ui.static import ReplyHeader
+
+        header = ReplyHeader(
+            provider=get_provider(settings.provider).display_name,
+            model=settings.model,
+            thinking=settings.thinking,
+            effort=settings.effort,
+            session=session_name,
+        )
+        return choose_view(preference or self.view, self.shell, header)
+
+    def _show_dry_run(self, session: Session, text: str, key: str, options: dict[str, Any]) -> None:
+        from .commands import show_dry_run
+
+        show_dry_run(session, session.dry_run(text, key=key, **options))
+
+    # --------------------------------------------------------------- %deepseek
+
+    @no_var_expand
+    @line_magic("deepseek")
+    def deepseek_line(self, line: str) -> Any:
+        """``%deepseek help`` lists the subcommands: settings, chat, history, reset, sessions,
+        usage, models, balance, config, save, load."""
+        from .commands import run_subcommand
+
+        return run_subcommand(self, line)
+
+
+def parser_tokens(line: str) -> list[str]:
+    """The line split like a POSIX shell: quotes group words and are removed."""
+    try:
+        return shlex.split(line, posix=True)
+    except ValueError as exc:
+        raise UsageError(f"could not read the options: {exc}") from None
+
+
+def _one_line(message: str) -> str:
+    lines = [part.strip() for part in message.splitlines() if part.strip()]
+    return lines[-1] if lines else message
+
+
+def load(shell: Any) -> DeepSeekMagics:
+    """Register the magics on ``shell`` once (loading twice is harmless)."""
+    existing = shell.magics_manager.registry.get("DeepSeekMagics")
+    if existing is not None:
+        return existing  # type: ignore[no-any-return]
+    magics = DeepSeekMagics(shell)
+    shell.register_magics(magics)
+    shell.events.register("pre_run_cell", magics.pre_run_cell)
+    shell.events.register("post_run_cell", magics.post_run_cell)
+    return magics
+
+
+def unload(shell: Any) -> None:
+    """Undo :func:`load`: remove the magics and event hooks."""
+    magics = shell.magics_manager.registry.pop("DeepSeekMagics", None)
+    if magics is None:
+        return
+    for event, callback in (("pre_run_cell", magics.pre_run_cell), ("post_run_cell", magics.post_run_cell)):
+        with contextlib.suppress(ValueError):
+            shell.events.unregister(event, callback)
+    shell.magics_manager.magics["cell"].pop("deepseek", None)
+    shell.magics_manager.magics["line"].pop("deepseek", None)
+    magics.close()

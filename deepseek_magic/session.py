@@ -1,0 +1,463 @@
+"""Named conversations whose turns are keyed by notebook cell.
+
+Why keyed by cell: in a notebook people re-run cells. jupyter-ai appends a
+re-run as a new exchange, so history fills with duplicates and the model sees
+its own earlier attempt. Here a turn belongs to the cell that made it:
+re-running the cell replaces the turn in place, later turns stay, and the
+context sent for the re-run is exactly the turns *before* it.
+
+Turns that did not finish (interrupted, connection lost) are kept so nothing
+the model wrote is lost, but they are not sent as context until re-run.
+
+This module does no rendering; callers pass ``on_event`` to watch a reply
+stream. The request/reply logic of one ``ask`` lives in :class:`Exchange`,
+which does no I/O, so the sync and async paths share it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .client import AsyncChatClient, ChatClient, EventCallback
+from .config import Settings
+from .errors import DeepSeekError, ReplyError, StreamInterrupted
+from .events import Accumulator, Reply, Usage
+from .providers import ChatRequest, HttpCall
+
+TurnStatus = Literal["complete", "partial", "interrupted"]
+SESSION_FILE_VERSION = 1
+#: Settings a session file carries: how to generate, not where to connect or with what key.
+SAVED_SETTINGS = (
+    "model",
+    "thinking",
+    "effort",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "stop",
+    "seed",
+    "json_mode",
+    "user_id",
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+    "n",
+    "stream",
+)
+
+
+class SessionFileError(DeepSeekError):
+    """A session file could not be read; nothing was loaded."""
+
+
+@dataclass
+class Turn:
+    """One user message and the reply to it, made by one cell (``key``)."""
+
+    key: str
+    prompt: str
+    reply: Reply
+    system: str | None = None
+    model: str = ""
+    provider: str = ""
+    status: TurnStatus = "complete"
+    created: float = field(default_factory=time.time)
+    #: Messages between the prompt and the final reply (tool-call rounds).
+    intermediate: list[dict[str, Any]] = field(default_factory=list)
+
+    def messages(self) -> list[dict[str, Any]]:
+        """This turn as conversation messages."""
+        return [{"role": "user", "content": self.prompt}, *self.intermediate, self.reply.to_message()]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "prompt": self.prompt,
+            "reply": self.reply.to_dict(),
+            "system": self.system,
+            "model": self.model,
+            "provider": self.provider,
+            "status": self.status,
+            "created": self.created,
+            "intermediate": self.intermediate,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Turn:
+        status = raw.get("status", "complete")
+        if status not in ("complete", "partial", "interrupted"):
+            raise ValueError(f"unknown turn status {status!r}")
+        return cls(
+            key=str(raw["key"]),
+            prompt=str(raw["prompt"]),
+            reply=Reply.from_dict(raw["reply"]),
+            system=raw.get("system"),
+            model=str(raw.get("model", "")),
+            provider=str(raw.get("provider", "")),
+            status=status,
+            created=float(raw.get("created", 0.0)),
+            intermediate=list(raw.get("intermediate") or []),
+        )
+
+
+RetryCallback = Callable[[str], None]
+
+
+class Exchange:
+    """The requests of one ``ask`` and what to make of each reply; no I/O.
+
+    JSON mode may take a second request: a blank reply is asked again as is,
+    and a reply that is not valid JSON (or fails the schema) is asked again
+    once with the problem explained. Usage of both attempts is added up.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        text: str,
+        *,
+        key: str,
+        system: str | None,
+        settings: Settings,
+        schema: Any = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+    ) -> None:
+        self.session = session
+        self.text = text
+        self.key = key
+        self.system = system
+        self.settings = settings
+        self.schema = schema
+        self.tools = tools
+        self.tool_choice = tool_choice
+        self.messages = self._messages()
+        self._pending: ChatRequest | None = ChatRequest(self.messages, settings, tools, tool_choice)
+        self._attempts = 0
+        self._usage: Usage | None = None
+        self.reply: Reply | None = None
+        self.failure: Exception | None = None
+        self.retry_reason: str | None = None
+
+    def _messages(self) -> list[dict[str, Any]]:
+        history = self.session.history_before(self.key)
+        messages: list[dict[str, Any]] = []
+        if self.system:
+            messages.append({"role": "system", "content": self.system})
+        for turn in history:
+            messages.extend(turn.messages())
+        messages.append({"role": "user", "content": self.text})
+        if self.settings.json_mode:
+            from .structured import json_instruction, mentions_json
+
+            if self.schema is not None or not mentions_json(messages):
+                messages.insert(0, {"role": "system", "content": json_instruction(self.schema)})
+        return messages
+
+    def next_request(self) -> ChatRequest | None:
+        """The request to send now, or ``None`` when the exchange is over."""
+        request, self._pending = self._pending, None
+        return request
+
+    def accept(self, reply: Reply) -> None:
+        """Take a finished reply; may schedule one more request (JSON retry)."""
+        self._attempts += 1
+        self._usage = reply.usage if self._usage is None or reply.usage is None else self._usage + reply.usage
+        reply.usage = self._usage
+        self.reply = reply
+        if not self.settings.json_mode:
+            return
+        from .structured import StructuredOutputError, parse_json_reply, retry_message, to_python, validate
+
+        try:
+            data = parse_json_reply(reply.content)
+            if self.schema is not None:
+                data = validate(data, self.schema)
+        except StructuredOutputError as exc:
+            if self._attempts >= 2:
+                self.failure = exc
+                reply.error = str(exc)
+                return
+            if not reply.content.strip():
+                self.retry_reason = "the JSON reply was blank; asking once more"
+                self._pending = ChatRequest(self.messages, self.settings, self.tools, self.tool_choice)
+            else:
+                self.retry_reason = f"{exc}; asking once more"
+                retry = [*self.messages, reply.to_message(), retry_message(exc)]
+                self._pending = ChatRequest(retry, self.settings, self.tools, self.tool_choice)
+            return
+        reply.data = to_python(data)
+
+    def finish(self) -> Reply:
+        """Store the turn and return the reply (or raise if JSON never parsed)."""
+        assert self.reply is not None
+        self.session.store(self._turn(self.reply, "complete"))
+        if self.failure is not None:
+            raise ReplyError(
+                f"{self.failure} (after one retry; the raw text is in the reply's .content)", self.reply
+            ) from None
+        return self.reply
+
+    def keep_partial(self, reply: Reply, status: TurnStatus) -> None:
+        """Keep what arrived before an interrupt or a lost connection."""
+        if self._usage is not None and reply.usage is not None:
+            reply.usage = self._usage + reply.usage
+        self.session.store(self._turn(reply, status))
+
+    def _turn(self, reply: Reply, status: TurnStatus) -> Turn:
+        return Turn(
+            key=self.key,
+            prompt=self.text,
+            reply=reply,
+            system=self.system,
+            model=reply.model or self.settings.model,
+            provider=self.settings.provider,
+            status=status,
+        )
+
+
+class Session:
+    """A named conversation: ``Session().ask("...")`` from scripts, cells in notebooks.
+
+    >>> session = Session(model="deepseek-v4-pro", effort="high")   # doctest: +SKIP
+    >>> reply = session.ask("Name three primes")                     # doctest: +SKIP
+    >>> reply.content, reply.reasoning, reply.usage                   # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        name: str = "default",
+        *,
+        settings: Settings | None = None,
+        client: ChatClient | None = None,
+        system: str | None = None,
+        **options: Any,
+    ) -> None:
+        base = settings if settings is not None else Settings.from_env()
+        self.name = name
+        self.settings = base.merged(**options) if options else base
+        self.system = system
+        self.turns: list[Turn] = []
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"Session({self.name!r}, turns={len(self.turns)}, model={self.settings.model!r})"
+
+    # --------------------------------------------------------------- history
+
+    def history_before(self, key: str | None) -> list[Turn]:
+        """Complete turns sent as context for ``key``: those before its own turn."""
+        out: list[Turn] = []
+        for turn in self.turns:
+            if turn.key == key:
+                break
+            if turn.status == "complete":
+                out.append(turn)
+        return out
+
+    def turn(self, key: str) -> Turn | None:
+        return next((turn for turn in self.turns if turn.key == key), None)
+
+    def store(self, turn: Turn) -> None:
+        """Put ``turn`` in place of the cell's earlier turn, or at the end."""
+        for index, existing in enumerate(self.turns):
+            if existing.key == turn.key:
+                self.turns[index] = turn
+                return
+        self.turns.append(turn)
+
+    def reset(self) -> None:
+        """Forget every turn (``--new``, ``%deepseek reset``)."""
+        self.turns.clear()
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens over every turn, finished or not (all of them were billed)."""
+        total = Usage()
+        for turn in self.turns:
+            if turn.reply.usage is not None:
+                total = total + turn.reply.usage
+        return total
+
+    def sticky_system(self, key: str | None) -> str | None:
+        """The system prompt in force for ``key``: the latest one set before it."""
+        system = self.system
+        for turn in self.history_before(key):
+            if turn.system:
+                system = turn.system
+        return system
+
+    # ------------------------------------------------------------------ asking
+
+    def exchange(
+        self,
+        text: str,
+        *,
+        key: str | None = None,
+        system: str | None = None,
+        json: bool = False,
+        schema: Any = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Exchange:
+        """Plan one ask without sending anything (``--dry-run`` shows its first request)."""
+        turn_key = key or uuid.uuid4().hex
+        if json or schema is not None:
+            options["json_mode"] = True
+        settings = self.settings.merged(**options)
+        return Exchange(
+            self,
+            text,
+            key=turn_key,
+            system=system if system is not None else self.sticky_system(turn_key),
+            settings=settings,
+            schema=schema,
+            tools=tools,
+            tool_choice=tool_choice,
+        )
+
+    def ask(
+        self,
+        text: str,
+        *,
+        on_event: EventCallback | None = None,
+        on_retry: RetryCallback | None = None,
+        accumulator: Accumulator | None = None,
+        **options: Any,
+    ) -> Reply:
+        """Send ``text`` with this session's history and return the reply.
+
+        Options are Settings fields (``model``, ``effort``, ``temperature``,
+        …) plus ``key``, ``system``, ``json``, ``schema``, ``tools``,
+        ``tool_choice``. On ``KeyboardInterrupt`` the partial reply is kept
+        as an interrupted turn and the interrupt is re-raised.
+        """
+        exchange = self.exchange(text, **options)
+        client = self.client
+        while (request := exchange.next_request()) is not None:
+            if exchange.retry_reason and on_retry is not None:
+                on_retry(exchange.retry_reason)
+            acc = accumulator if accumulator is not None else Accumulator()
+            try:
+                reply = client.chat(request, on_event=on_event, accumulator=acc)
+            except KeyboardInterrupt:
+                exchange.keep_partial(acc.reply(partial=True, interrupted=True), "interrupted")
+                raise
+            except StreamInterrupted as exc:
+                exchange.keep_partial(exc.partial or acc.reply(partial=True), "partial")
+                raise
+            exchange.accept(reply)
+            accumulator = None  # a retry gets a fresh one
+        return exchange.finish()
+
+    async def aask(self, text: str, *, on_event: EventCallback | None = None, **options: Any) -> Reply:
+        """Async twin of :meth:`ask`, for code that already runs an event loop."""
+        exchange = self.exchange(text, **options)
+        async with AsyncChatClient() as client:
+            while (request := exchange.next_request()) is not None:
+                acc = Accumulator()
+                try:
+                    reply = await client.chat(request, on_event=on_event, accumulator=acc)
+                except StreamInterrupted as exc:
+                    exchange.keep_partial(exc.partial or acc.reply(partial=True), "partial")
+                    raise
+                exchange.accept(reply)
+        return exchange.finish()
+
+    def dry_run(self, text: str, **options: Any) -> HttpCall:
+        """The exact HTTP call ``ask`` would make first; nothing is sent."""
+        request = self.exchange(text, **options).next_request()
+        assert request is not None
+        return self.client.prepare(request)
+
+    @property
+    def client(self) -> ChatClient:
+        if self._client is None:
+            self._client = ChatClient()
+        return self._client
+
+    # -------------------------------------------------------------- save/load
+
+    def to_dict(self) -> dict[str, Any]:
+        """The session as plain data (what :meth:`save` writes)."""
+        return {**self._header(), "turns": [turn.to_dict() for turn in self.turns]}
+
+    def _header(self) -> dict[str, Any]:
+        return {
+            "version": SESSION_FILE_VERSION,
+            "name": self.name,
+            "system": self.system,
+            "settings": self.settings.model_dump(include=set(SAVED_SETTINGS)),
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the session as JSON, atomically (a crash leaves the old file intact).
+
+        Turns are streamed into the file one at a time rather than built into
+        one big string first, so a long session is not held twice in memory.
+        """
+        target = Path(path).expanduser()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                for piece in self._json_pieces():
+                    out.write(piece)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return target
+
+    def _json_pieces(self) -> Iterator[str]:
+        yield json.dumps(self._header(), ensure_ascii=False)[:-1] + ', "turns": ['
+        for index, turn in enumerate(self.turns):
+            yield ("," if index else "") + json.dumps(turn.to_dict(), ensure_ascii=False)
+        yield "]}"
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        settings: Settings | None = None,
+        client: ChatClient | None = None,
+    ) -> Session:
+        """Read a file written by :meth:`save`; a bad file raises and loads nothing.
+
+        Saved generation settings (model, effort, …) are applied over
+        ``settings``; where to connect and the key come from ``settings`` or
+        the environment, never from the file.
+        """
+        source = Path(path).expanduser()
+        try:
+            raw = json.loads(source.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SessionFileError(f"no session file at {source}") from None
+        except (OSError, ValueError) as exc:
+            raise SessionFileError(f"{source} is not a readable session file: {exc}") from None
+        try:
+            if not isinstance(raw, dict) or raw.get("version") != SESSION_FILE_VERSION:
+                raise ValueError("unknown format or version")
+            turns = [Turn.from_dict(item) for item in raw["turns"]]
+            base = settings if settings is not None else Settings.from_env()
+            saved = {k: v for k, v in dict(raw.get("settings") or {}).items() if k in SAVED_SETTINGS}
+            session = cls(str(raw.get("name", "default")), settings=base.merged(**saved), client=client)
+        except DeepSeekError as exc:
+            raise SessionFileError(f"{source} has settings that are not valid: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SessionFileError(f"{source} is not a valid session file: {exc}") from None
+        session.system = raw.get("system")
+        session.turns = turns
+        return session

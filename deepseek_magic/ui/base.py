@@ -1,0 +1,23 @@
+"""What the magics ask of a view. A new view is one module implementing this."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..events import Event, Reply
+
+
+class ReplyView(Protocol):
+    """Shows one reply as it streams, then leaves a static form behind."""
+
+    def start(self) -> None:
+        """Show the empty reply (header, "waiting") before the request goes out."""
+
+    def on_event(self, event: Event) -> None:
+        """One normalized event arrived; update (throttled) if due."""
+
+    def on_retry(self, reason: str) -> None:
+        """The reply is being asked again (JSON mode); start over with a note."""
+
+    def finish(self, reply: Reply, status: str = "complete") -> None:
+        """The final reply (``status``: complete, interrupted, partial, error)."""

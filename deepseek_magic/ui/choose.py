@@ -1,0 +1,30 @@
+"""Which view suits the frontend this kernel talks to.
+
+There is no protocol-level "can this frontend render widgets?" question, so
+this follows the tqdm/rich heuristics: a ZMQ kernel means a notebook-like
+frontend; a terminal shell gets the incremental text view. The user can
+override with ``--view`` or ``%config DeepSeekMagics.view``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import ReplyView
+from .static import ReplyHeader
+
+
+def in_kernel(shell: Any) -> bool:
+    """True inside an ipykernel (notebook, lab, VS Code, Colab)."""
+    return type(shell).__name__ == "ZMQInteractiveShell" or "ipykernel" in type(shell).__module__
+
+
+def choose_view(preference: str, shell: Any, header: ReplyHeader) -> ReplyView:
+    """A view for ``preference`` (auto, widget or text) in ``shell``."""
+    if not in_kernel(shell):
+        from .terminal_view import TerminalView
+
+        return TerminalView(header)
+    from .display_view import DisplayHandleView
+
+    return DisplayHandleView(header)

@@ -1,0 +1,73 @@
+"""The terminal view: deltas printed as they arrive.
+
+Terminal IPython prints every display update again in full, so here text goes
+straight to stdout as it streams; reasoning is dimmed when stdout is a TTY.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from ..events import ContentDelta, Event, ReasoningDelta, Reply, ToolCallDelta
+from . import static
+from .progress import ReplyProgress
+
+DIM, RESET = "\x1b[2m", "\x1b[0m"
+
+
+class TerminalView:
+    """Writes reasoning (dimmed) then the answer, then a footer line."""
+
+    def __init__(self, header: static.ReplyHeader, *, stream: TextIO | None = None) -> None:
+        self.header = header
+        self.out = stream if stream is not None else sys.stdout
+        self.progress = ReplyProgress()
+        self._colour = bool(getattr(self.out, "isatty", lambda: False)())
+        self._section: str | None = None
+
+    def start(self) -> None:
+        self._write(f"[{self.header.text()}]\n")
+
+    def on_event(self, event: Event) -> None:
+        self.progress.add(event)
+        if isinstance(event, ReasoningDelta):
+            if self._section != "reasoning":
+                self._section = "reasoning"
+                self._write("Thinking…\n" + (DIM if self._colour else ""))
+            self._write(event.text)
+        elif isinstance(event, ContentDelta):
+            self._enter_answer()
+            self._write(event.text)
+        elif isinstance(event, ToolCallDelta):
+            self._enter_answer()
+            if event.name:
+                self._write(f"\n→ {event.name}(")
+            self._write(event.arguments)
+
+    def _enter_answer(self) -> None:
+        if self._section == "answer":
+            return
+        if self._section == "reasoning":
+            self._write((RESET if self._colour else "") + "\n\n")
+        self._section = "answer"
+
+    def on_retry(self, reason: str) -> None:
+        self._end_section()
+        self._write(f"\n({reason})\n")
+        self._section = None
+
+    def finish(self, reply: Reply, status: str = "complete") -> None:
+        self.progress.finish()
+        if reply.usage is not None:
+            self.progress.usage = reply.usage
+        self._end_section()
+        self._write(f"\n-- {static.footer_text(reply, self.progress, status)}\n")
+
+    def _end_section(self) -> None:
+        if self._section == "reasoning" and self._colour:
+            self._write(RESET)
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()

@@ -1,0 +1,42 @@
+"""A real IPython shell for tests (the jupysql pattern), wired to the emulator.
+
+The shell re-raises cell errors so pytest sees them, keeps no history
+database, and lives in a temporary IPYTHONDIR so no developer profile leaks in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+
+class TestingShell(InteractiveShell):
+    """``run_cell`` raises the cell's error instead of only printing it."""
+
+    __test__ = False
+
+    def run_cell(self, raw_cell: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        result = super().run_cell(raw_cell, *args, **kwargs)
+        result.raise_error()
+        return result
+
+
+def make_shell(tmp_dir: str) -> TestingShell:
+    config = Config()
+    config.HistoryManager.enabled = False
+    config.HistoryAccessor.enabled = False
+    config.InteractiveShell.colors = "NoColor"
+    shell: TestingShell = TestingShell.instance(config=config, ipython_dir=tmp_dir)
+    shell.displayhook.flush = lambda: None  # type: ignore[method-assign]
+    return shell
+
+
+@pytest.fixture(scope="session")
+def testing_shell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestingShell]:
+    shell = make_shell(str(tmp_path_factory.mktemp("ipython")))
+    yield shell
+    TestingShell.clear_instance()

@@ -1,0 +1,357 @@
+"""%%deepseek and %deepseek in a real IPython shell, against the emulator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from IPython.core.error import UsageError
+from IPython.utils.capture import capture_output
+from pydantic import BaseModel
+
+from deepseek_magic.emulator import EmulatorConfig, run_in_thread
+from deepseek_magic.magics import DeepSeekMagics
+from shell import TestingShell, testing_shell  # noqa: F401  (fixture)
+
+KEY = "sk-emulator"
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Any]:
+    with run_in_thread(EmulatorConfig(api_key=KEY)) as emu:
+        yield emu
+
+
+@pytest.fixture
+def ip(testing_shell: TestingShell, emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestingShell]:
+    monkeypatch.setenv("DEEPSEEK_BASE_URL", emulator.base_url)
+    monkeypatch.setenv("DEEPSEEK_API_KEY", KEY)
+    testing_shell.user_ns.clear()
+    testing_shell.init_user_ns()
+    testing_shell.run_line_magic("load_ext", "deepseek_magic")
+    yield testing_shell
+    testing_shell.run_line_magic("unload_ext", "deepseek_magic")
+
+
+def magics(ip: TestingShell) -> DeepSeekMagics:
+    found = ip.magics_manager.registry["DeepSeekMagics"]
+    assert isinstance(found, DeepSeekMagics)
+    return found
+
+
+def ask(ip: TestingShell, line: str, body: str, *, cell_id: str | None = None) -> str:
+    """Run a %%deepseek cell; return what it printed."""
+    with capture_output() as captured:
+        ip.run_cell(f"%%deepseek {line}\n{body}", cell_id=cell_id)
+    return captured.stdout
+
+
+def last_body(emulator: Any) -> dict[str, Any]:
+    chats = [r for r in emulator.requests if r.path.endswith("/chat/completions")]
+    body: dict[str, Any] = chats[-1].body
+    return body
+
+
+def chat_count(emulator: Any) -> int:
+    return sum(1 for r in emulator.requests if r.path.endswith("/chat/completions"))
+
+
+# ------------------------------------------------------------------- streaming
+
+
+def test_a_cell_streams_reasoning_and_answer(ip: TestingShell, emulator: Any) -> None:
+    out = ask(ip, "", "What is the capital of France?", cell_id="c1")
+    assert "Thinking…" in out and "[emulated]" in out
+    assert "tokens" in out and "stop" in out, "the footer shows tokens and the finish reason"
+    turn = magics(ip).get_session().turn("cell-c1")
+    assert turn is not None and turn.status == "complete" and turn.reply.reasoning
+    assert last_body(emulator)["messages"] == [{"role": "user", "content": "What is the capital of France?"}]
+
+
+def test_every_generation_option_reaches_the_request(ip: TestingShell, emulator: Any) -> None:
+    ask(
+        ip,
+        '-m deepseek-v4-pro --effort max --think -t 0.3 --top-p 0.9 --max-tokens 900 --stop END --stop "##" '
+        '--seed 4 --system "Be terse."',
+        "Hello",
+    )
+    body = last_body(emulator)
+    assert body["model"] == "deepseek-v4-pro"
+    assert body["thinking"] == {"type": "enabled"} and body["reasoning_effort"] == "max"
+    assert (body["temperature"], body["top_p"], body["max_tokens"], body["seed"]) == (0.3, 0.9, 900, 4)
+    assert body["stop"] == ["END", "##"]
+    assert body["messages"][0] == {"role": "system", "content": "Be terse."}
+    assert body["stream"] is True
+
+
+def test_no_think_and_no_stream(ip: TestingShell, emulator: Any) -> None:
+    out = ask(ip, "--no-think --no-stream", "Hello")
+    body = last_body(emulator)
+    assert body["thinking"] == {"type": "disabled"} and "stream" not in body
+    assert "Thinking" not in out and "[emulated]" in out
+
+
+def test_out_stores_the_reply_text(ip: TestingShell) -> None:
+    ask(ip, "--out answer", "Say hi")
+    assert isinstance(ip.user_ns["answer"], str) and "[emulated]" in ip.user_ns["answer"]
+
+
+# ------------------------------------------------------------ bad options
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("--bogus", "unrecognized arguments: --bogus"),
+        ("-m a -m b", "option -m is given more than once"),
+        ("--model a --model=b", "given more than once"),
+        ("--effort extreme", "invalid choice"),
+        ("-t hot", "invalid float value"),
+        ("-t 3", "temperature must be between 0 and 2"),
+        ("--max-tokens 0", "max_tokens must be between 1 and 384000"),
+        ("--provider nope", "invalid choice"),
+        ("--system 'unclosed", "could not read the options"),
+        ("--schema Missing", "Missing"),
+    ],
+)
+def test_bad_options_give_one_line_and_send_nothing(ip: TestingShell, emulator: Any, line: str, message: str) -> None:
+    before = chat_count(emulator)
+    with pytest.raises(UsageError) as info:
+        ip.run_cell(f"%%deepseek {line}\nHello")
+    assert message in str(info.value)
+    assert "\n" not in str(info.value).strip()
+    assert chat_count(emulator) == before
+
+
+@pytest.mark.parametrize("line", ["--api-key sk-live-abcdef123456", "--key=sk-live-abcdef123456", "sk-live-abcdef123456"])
+def test_keys_as_options_are_refused_without_echo(ip: TestingShell, emulator: Any, line: str) -> None:
+    before = chat_count(emulator)
+    with pytest.raises(UsageError) as info:
+        ip.run_cell(f"%%deepseek {line}\nHello")
+    assert "sk-live-abcdef123456" not in str(info.value) and "not accepted" in str(info.value)
+    assert chat_count(emulator) == before
+
+
+def test_empty_cell_is_a_usage_error(ip: TestingShell) -> None:
+    with pytest.raises(UsageError, match="the cell is empty"):
+        ip.run_cell("%%deepseek\n   \n")
+
+
+def test_help_documents_every_option(ip: TestingShell) -> None:
+    doc = magics(ip).deepseek.__doc__ or ""
+    for option in ("--model", "--think", "--no-think", "--effort", "--system", "--temperature", "--top-p",
+                   "--max-tokens", "--stop", "--seed", "--json", "--schema", "--out", "--session", "--new",
+                   "--tools", "--no-stream", "--dry-run", "--no-cache", "--view", "--over", "--raw"):
+        assert option in doc
+
+
+# ---------------------------------------------------------- sessions and reruns
+
+
+def test_rerun_replaces_its_turn_and_keeps_later_turns(ip: TestingShell, emulator: Any) -> None:
+    ask(ip, "", "first question", cell_id="a")
+    ask(ip, "", "second question", cell_id="b")
+    ask(ip, "", "first question, rephrased", cell_id="a")
+    session = magics(ip).get_session()
+    assert [t.key for t in session.turns] == ["cell-a", "cell-b"]
+    assert session.turns[0].prompt == "first question, rephrased"
+    assert [m["content"] for m in last_body(emulator)["messages"]] == ["first question, rephrased"], (
+        "a re-run sees only the turns before it"
+    )
+    ask(ip, "", "third", cell_id="c")
+    sent = last_body(emulator)["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user", "assistant", "user"]
+    assert [m["content"] for m in sent if m["role"] == "user"] == ["first question, rephrased", "second question", "third"]
+    assert all("reasoning_content" in m for m in sent if m["role"] == "assistant")
+
+
+def test_same_cell_twice_leaves_one_turn(ip: TestingShell) -> None:
+    for _ in range(3):
+        ask(ip, "", "again", cell_id="same")
+    assert len(magics(ip).get_session().turns) == 1
+
+
+def test_named_sessions_and_new(ip: TestingShell, emulator: Any) -> None:
+    ask(ip, "-s other", "in other", cell_id="x")
+    ask(ip, "", "in default", cell_id="y")
+    ask(ip, "-s other", "follow up", cell_id="z")
+    assert [m["content"] for m in last_body(emulator)["messages"] if m["role"] == "user"] == ["in other", "follow up"]
+    ask(ip, "-s other --new", "fresh start", cell_id="w")
+    assert [m["content"] for m in last_body(emulator)["messages"]] == ["fresh start"]
+    assert [t.key for t in magics(ip).get_session("other").turns] == ["cell-w"]
+
+
+def test_system_prompt_sticks_for_later_cells(ip: TestingShell, emulator: Any) -> None:
+    ask(ip, "--system 'You are a pirate.'", "hello", cell_id="s1")
+    ask(ip, "", "and now?", cell_id="s2")
+    assert last_body(emulator)["messages"][0] == {"role": "system", "content": "You are a pirate."}
+
+
+def test_terminal_cells_without_an_id_get_one_turn_each(ip: TestingShell) -> None:
+    ask(ip, "", "one")
+    ask(ip, "", "two")
+    assert len(magics(ip).get_session().turns) == 2
+
+
+# -------------------------------------------------------------- interpolation
+
+
+def test_interpolation_through_the_magic(ip: TestingShell, emulator: Any) -> None:
+    ip.user_ns["city"] = "Lyon"
+    ip.user_ns["df"] = pd.DataFrame({"name": ["a", "b"], "score": [1.5, 2.0]})
+    ask(ip, "", 'About {city}: {{literal}} {missing} {"json": 1} def f(): return {x: 1}\n{df}')
+    content = last_body(emulator)["messages"][-1]["content"]
+    assert content.startswith('About Lyon: {literal} {missing} {"json": 1} def f(): return {x: 1}')
+    assert "DataFrame: 2 rows × 2 columns" in content and "score" in content
+
+
+def test_raw_sends_the_cell_as_typed(ip: TestingShell, emulator: Any) -> None:
+    ip.user_ns["city"] = "Lyon"
+    ask(ip, "--raw", "About {city} and {{x}}")
+    assert last_body(emulator)["messages"][-1]["content"] == "About {city} and {{x}}"
+
+
+def test_failing_interpolation_is_a_usage_error(ip: TestingShell, emulator: Any) -> None:
+    ip.user_ns["df"] = pd.DataFrame({"a": [1]})
+    before = chat_count(emulator)
+    with pytest.raises(UsageError, match="colums"):
+        ip.run_cell("%%deepseek\nLook at {df.colums}")
+    assert chat_count(emulator) == before
+
+
+# ------------------------------------------------------------------ JSON mode
+
+
+def test_json_mode_parses_into_python(ip: TestingShell, emulator: Any) -> None:
+    ask(ip, "--json --out data", "Give the keys name, dtype and note as JSON.")
+    assert last_body(emulator)["response_format"] == {"type": "json_object"}
+    data = ip.user_ns["data"]
+    assert isinstance(data, (dict, pd.DataFrame))
+
+
+def test_json_mode_adds_the_word_json_when_missing(ip: TestingShell, emulator: Any) -> None:
+    ask(ip, "--json --out data", "Describe a cat with keys name and colour.")
+    messages = last_body(emulator)["messages"]
+    assert messages[0]["role"] == "system" and "json" in messages[0]["content"].lower()
+    assert ip.user_ns["data"] is not None
+
+
+def test_schema_validates_with_pydantic(ip: TestingShell, emulator: Any) -> None:
+    class Pet(BaseModel):
+        name: str
+        colour: str
+
+    ip.user_ns["Pet"] = Pet
+    ask(ip, "--schema Pet --out pet", "Describe a pet with keys name and colour.")
+    assert isinstance(ip.user_ns["pet"], Pet)
+    assert "schema" in json.dumps(last_body(emulator)["messages"][0]).lower() or "name" in json.dumps(
+        last_body(emulator)["messages"][0]
+    )
+
+
+# ---------------------------------------------------------------- dry run
+
+
+def test_dry_run_shows_the_request_with_the_key_masked_and_sends_nothing(ip: TestingShell, emulator: Any) -> None:
+    before = chat_count(emulator)
+    with capture_output() as captured:
+        ip.run_cell("%%deepseek --dry-run --effort high -t 0.5\nHello {{there}}")
+    text = "".join(o.data.get("text/plain", "") for o in captured.outputs) + captured.stdout
+    assert chat_count(emulator) == before
+    assert "Dry run: nothing was sent." in text and '"reasoning_effort": "high"' in text
+    assert '"content": "Hello {there}"' in text
+    assert KEY not in text
+    assert '"Authorization": "Bearer sk-…or"' in text, "the key is shown masked, never whole"
+
+
+# ------------------------------------------------------------- subcommands
+
+
+def test_history_reset_sessions_usage(ip: TestingShell) -> None:
+    ask(ip, "", "one", cell_id="h1")
+    ask(ip, "", "two", cell_id="h2")
+    with capture_output() as captured:
+        ip.run_line_magic("deepseek", "history")
+        ip.run_line_magic("deepseek", "sessions")
+        ip.run_line_magic("deepseek", "usage")
+    plain = "\n".join(o.data["text/plain"] for o in captured.outputs)
+    assert "cell-h1" in plain and "cell-h2" in plain and "complete" in plain
+    assert "default" in plain and "total" in plain
+    ip.run_line_magic("deepseek", "reset")
+    assert magics(ip).get_session().turns == []
+
+
+def test_models_balance_and_config(ip: TestingShell) -> None:
+    with capture_output() as captured:
+        ip.run_line_magic("deepseek", "models")
+        ip.run_line_magic("deepseek", "balance")
+        ip.run_line_magic("deepseek", "config model=deepseek-v4-pro effort=max")
+        ip.run_line_magic("deepseek", "config")
+    plain = "\n".join(o.data["text/plain"] for o in captured.outputs) + captured.stdout
+    assert "deepseek-v4-pro" in plain and "USD" in plain
+    assert magics(ip).settings.model == "deepseek-v4-pro" and magics(ip).settings.effort == "max"
+    assert KEY not in plain and "api_key_set" in plain
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("config api_key=sk-123456789", "not set with %deepseek config"),
+        ("config temperature=9", "temperature must be between 0 and 2"),
+        ("config nonsense=1", "unknown setting"),
+        ("frobnicate", "unknown subcommand"),
+        ("load /nonexistent/file.json", "no session file"),
+    ],
+)
+def test_bad_subcommands_are_usage_errors(ip: TestingShell, line: str, message: str) -> None:
+    with pytest.raises(Exception, match=message) as info:
+        ip.run_line_magic("deepseek", line)
+    assert "sk-123456789" not in str(info.value)
+
+
+def test_config_traits(ip: TestingShell, emulator: Any) -> None:
+    ip.run_cell("%config DeepSeekMagics.model = 'deepseek-v4-pro'")
+    ip.run_cell("%config DeepSeekMagics.effort = 'low'")
+    ask(ip, "", "hello")
+    assert last_body(emulator)["model"] == "deepseek-v4-pro" and last_body(emulator)["reasoning_effort"] == "low"
+    ask(ip, "-m deepseek-v4-flash", "hello")
+    assert last_body(emulator)["model"] == "deepseek-v4-flash", "the cell's option wins over config"
+
+
+def test_save_and_load(ip: TestingShell, tmp_path: Path, emulator: Any) -> None:
+    ask(ip, "", "remember the number 42", cell_id="m1")
+    path = tmp_path / "conv.json"
+    ip.run_line_magic("deepseek", f"save {path}")
+    ip.run_line_magic("deepseek", "reset")
+    ip.run_line_magic("deepseek", f"load {path}")
+    ask(ip, "", "what number?", cell_id="m2")
+    users = [m["content"] for m in last_body(emulator)["messages"] if m["role"] == "user"]
+    assert users == ["remember the number 42", "what number?"]
+    assert KEY not in path.read_text()
+
+
+def test_corrupt_session_file_loads_nothing(ip: TestingShell, tmp_path: Path) -> None:
+    ask(ip, "", "keep me", cell_id="k")
+    path = tmp_path / "bad.json"
+    path.write_text('{"version": 1, "turns": [{"key": ')
+    with pytest.raises(Exception, match="not a readable session file"):
+        ip.run_line_magic("deepseek", f"load {path}")
+    assert [t.prompt for t in magics(ip).get_session().turns] == ["keep me"]
+
+
+# --------------------------------------------------------- display path
+
+
+def test_display_path_updates_in_place_and_ends_static(ip: TestingShell, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("deepseek_magic.ui.choose.in_kernel", lambda shell: True)
+    with capture_output() as captured:
+        ip.run_cell("%%deepseek --view text\nExplain recursion briefly.")
+    outputs = captured.outputs
+    assert len(outputs) >= 2
+    final = outputs[-1].data["text/markdown"]
+    assert "<details><summary>Thought for" in final and "[emulated]" in final and "tokens" in final
+    assert "<details" in outputs[-1].data["text/markdown"] and "prompt" in final
