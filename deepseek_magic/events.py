@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ResponseMeta:
     """Identity of the response, from the first chunk that carries it."""
 
@@ -24,7 +24,7 @@ class ResponseMeta:
     created: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReasoningDelta:
     """A piece of the model's chain of thought (``reasoning_content``)."""
 
@@ -32,7 +32,7 @@ class ReasoningDelta:
     choice: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ContentDelta:
     """A piece of the answer (``content``)."""
 
@@ -40,7 +40,7 @@ class ContentDelta:
     choice: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolCallDelta:
     """A fragment of one tool call. ``id`` and ``name`` come on the first
     fragment of a call; later fragments carry only more ``arguments`` text."""
@@ -52,7 +52,7 @@ class ToolCallDelta:
     choice: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LogprobsDelta:
     """Token log-probabilities for content and/or reasoning tokens."""
 
@@ -61,7 +61,7 @@ class LogprobsDelta:
     choice: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Usage:
     """Token counts, normalized across DeepSeek's and OpenAI's field names.
 
@@ -116,7 +116,7 @@ class Usage:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Finish:
     """The end of a choice, with the provider's reason.
 
@@ -130,7 +130,7 @@ class Finish:
     choice: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Error:
     """An error the server reported inside an otherwise successful stream."""
 

@@ -25,9 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SSEEvent:
-    """One dispatched server-sent event."""
+    """One dispatched server-sent event (not frozen: it is built once per chunk on the hot path)."""
 
     data: str
     event: str = "message"
@@ -67,15 +67,29 @@ class SSEDecoder:
             self._buffer = b""
         if not chunk:
             return []
-        lines = chunk.splitlines(keepends=True)
-        last = lines[-1]
-        if last[-1:] not in (b"\n", b"\r"):
-            self._buffer = lines.pop()
-        elif last[-1:] == b"\r":
+        lines = chunk.splitlines()
+        tail = chunk[-1:]
+        if tail == b"\r":
             self._skip_lf = True
+        elif tail != b"\n":
+            self._buffer = lines.pop()
         events: list[SSEEvent] = []
-        for raw in lines:
-            self._line(raw.rstrip(b"\r\n"), events)
+        data = self._data
+        for line in lines:
+            # Hot path, inlined: DeepSeek sends "data: {...}" then a blank line.
+            if not line:
+                if data:
+                    if self._event is None and self._id is None and self._retry is None and len(data) == 1:
+                        events.append(SSEEvent(data[0], "message", self._last_id))
+                        data.clear()
+                    else:
+                        self._dispatch(events)
+                else:
+                    self._dispatch(events)
+            elif line[:6] == b"data: ":
+                data.append(line[6:].decode("utf-8", "replace"))
+            else:
+                self._line(line, events)
         return events
 
     def flush(self) -> list[SSEEvent]:
@@ -90,9 +104,6 @@ class SSEDecoder:
     def _line(self, raw: bytes, events: list[SSEEvent]) -> None:
         if not raw:
             self._dispatch(events)
-            return
-        if raw[:6] == b"data: ":  # the hot path: one field per line, as DeepSeek sends
-            self._data.append(raw[6:].decode("utf-8", "replace"))
             return
         if raw[:1] == b":":
             self.comments += 1
@@ -124,7 +135,7 @@ class SSEDecoder:
                     retry=self._retry,
                 )
             )
-        self._data = []
+        self._data.clear()  # in place: feed() holds a reference to this list
         self._event = None
         self._id = None
         self._retry = None

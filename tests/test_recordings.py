@@ -164,7 +164,7 @@ def test_cassette_tool_loop_history_matches_what_deepseek_accepted() -> None:
 @given(data=st.data())
 def test_any_byte_split_gives_identical_events(data: st.DataObject) -> None:
     path = data.draw(st.sampled_from(chunk_files()), label="recording")
-    wire = as_sse(path, crlf=data.draw(st.booleans(), label="crlf"))
+    wire = as_sse(path, crlf=data.draw(st.booleans(), label="crlf"), keepalives=data.draw(st.booleans(), label="ka"))
     _, whole = decode_stream(wire)
     cuts = data.draw(st.lists(st.integers(min_value=0, max_value=len(wire)), max_size=40), label="cuts")
     _, split = decode_stream(wire, cuts)

@@ -221,55 +221,63 @@ class ChunkParser:
             self.done = True
             return []
         try:
-            chunk = json.loads(data)
+            chunk = _decode(data)
         except ValueError:
             self.malformed += 1
             return []
-        if not isinstance(chunk, dict):
+        if type(chunk) is not dict:
             self.malformed += 1
             return []
         events: list[Event] = []
         if not self._meta_sent and ("id" in chunk or "model" in chunk):
             events.append(_meta(chunk))
             self._meta_sent = True
-        for choice in chunk.get("choices") or ():
-            index = choice.get("index") or 0
-            delta = choice.get("delta")
-            if delta:
-                reasoning = delta.get("reasoning_content")
-                if reasoning:
-                    events.append(ReasoningDelta(reasoning, index))
-                content = delta.get("content")
-                if content:
-                    events.append(ContentDelta(content, index))
-                calls = delta.get("tool_calls")
-                if calls:
-                    for call in calls:
-                        function = call.get("function") or {}
-                        events.append(
-                            ToolCallDelta(
-                                index=call.get("index") or 0,
-                                id=call.get("id") or None,
-                                name=function.get("name") or None,
-                                arguments=function.get("arguments") or "",
-                                choice=index,
-                            )
-                        )
-            logprobs = choice.get("logprobs")
-            if logprobs:
-                events.append(_logprobs(logprobs, index))
-            reason = choice.get("finish_reason")
-            if reason:
-                events.append(Finish(reason, choice.get("matched_stop"), index))
-        usage = chunk.get("usage")
-        if usage:
-            events.append(Usage.from_wire(usage))
-        error = chunk.get("error")
-        if error:
+        choices = chunk.get("choices")
+        if choices:
+            for choice in choices:
+                index = choice.get("index") or 0
+                delta = choice.get("delta")
+                if delta:
+                    reasoning = delta.get("reasoning_content")
+                    if reasoning:
+                        events.append(ReasoningDelta(reasoning, index))
+                    content = delta.get("content")
+                    if content:
+                        events.append(ContentDelta(content, index))
+                    if "tool_calls" in delta:
+                        events.extend(_tool_deltas(delta["tool_calls"], index))
+                if choice.get("logprobs"):
+                    events.append(_logprobs(choice["logprobs"], index))
+                reason = choice.get("finish_reason")
+                if reason:
+                    events.append(Finish(reason, choice.get("matched_stop"), index))
+        if chunk.get("usage"):
+            events.append(Usage.from_wire(chunk["usage"]))
+        if "error" in chunk and chunk["error"]:
+            error = chunk["error"]
             message = error.get("message") if isinstance(error, dict) else str(error)
             code = error.get("code") if isinstance(error, dict) else None
             events.append(Error(str(message), None if code is None else str(code)))
         return events
+
+
+_decode = json.JSONDecoder().decode
+
+
+def _tool_deltas(calls: Any, choice: int) -> list[Event]:
+    out: list[Event] = []
+    for call in calls or ():
+        function = call.get("function") or {}
+        out.append(
+            ToolCallDelta(
+                index=call.get("index") or 0,
+                id=call.get("id") or None,
+                name=function.get("name") or None,
+                arguments=function.get("arguments") or "",
+                choice=choice,
+            )
+        )
+    return out
 
 
 def _meta(obj: dict[str, Any]) -> ResponseMeta:

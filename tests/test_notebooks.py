@@ -1,0 +1,102 @@
+"""notebooks/quickstart.ipynb executes in a real kernel against the emulator; the saved outputs are right."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from deepseek_magic.emulator import EmulatorConfig, run_in_thread
+
+REPO = Path(__file__).resolve().parents[1]
+CANARY = "sk-canary-quickstart-7c1e9a2b4d"
+
+
+class LabLikeClient(NotebookClient):
+    """Sends each cell's id the way JupyterLab does (``metadata.cellId`` of the
+    execute_request); plain nbclient leaves it out."""
+
+    async def async_execute_cell(self, cell: Any, cell_index: int, *args: Any, **kwargs: Any) -> Any:
+        kc = self.kc
+        assert kc is not None
+        original = kc.execute
+
+        def execute(code: str, **options: Any) -> str:
+            content = {
+                "code": code,
+                "silent": False,
+                "store_history": options.get("store_history", True),
+                "user_expressions": {},
+                "allow_stdin": False,
+                "stop_on_error": options.get("stop_on_error", True),
+            }
+            message = kc.session.msg("execute_request", content, metadata={"cellId": cell.id})
+            kc.shell_channel.send(message)
+            return str(message["header"]["msg_id"])
+
+        kc.execute = execute  # type: ignore[method-assign]
+        try:
+            return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
+        finally:
+            kc.execute = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]:
+    with run_in_thread(EmulatorConfig(api_key=CANARY)) as emu, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEEPSEEK_BASE_URL", emu.base_url)
+        patch.setenv("DEEPSEEK_API_KEY", CANARY)
+        patch.setenv("DEEPSEEK_MAGIC_NO_AUTOLOAD", "1")
+        nb = nbformat.read(REPO / "notebooks" / "quickstart.ipynb", as_version=4)
+        LabLikeClient(nb, timeout=180, kernel_name="python3", store_widget_state=True).execute()
+        out = tmp_path_factory.mktemp("nb") / "quickstart.ipynb"
+        nbformat.write(nb, out)
+        yield nb, out.read_text(encoding="utf-8")
+
+
+def cell_with(nb: Any, text: str) -> Any:
+    return next(cell for cell in nb.cells if cell.cell_type == "code" and text in cell.source)
+
+
+def markdown_of(cell: Any) -> str:
+    return "\n".join(o.get("data", {}).get("text/markdown", "") for o in cell.outputs)
+
+
+def test_no_cell_failed(executed: tuple[Any, str]) -> None:
+    nb, _ = executed
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert errors == []
+
+
+def test_replies_are_saved_as_static_markdown_with_folded_reasoning(executed: tuple[Any, str]) -> None:
+    nb, _ = executed
+    first = markdown_of(cell_with(nb, "What are three good ways"))
+    assert "<details><summary>Thought for" in first and "[emulated]" in first
+    assert "tokens" in first and "stop" in first
+    assert "*…*" not in first, "the final bundle replaced the live one"
+    assert len(cell_with(nb, "What are three good ways").outputs) == 1, "one output, updated in place"
+
+
+def test_follow_up_rerun_history_and_thinking_off(executed: tuple[Any, str]) -> None:
+    nb, _ = executed
+    history = "".join(o["data"]["text/plain"] for o in cell_with(nb, "%deepseek history").outputs)
+    assert history.count("complete") == 2, "two questions so far, one turn each"
+    assert "cell-" in history, "turns are keyed by the notebook's cell ids"
+    no_think = markdown_of(cell_with(nb, "--no-think"))
+    assert "<details>" not in no_think and "[emulated]" in no_think
+
+
+def test_json_mode_gives_a_dataframe(executed: tuple[Any, str]) -> None:
+    nb, _ = executed
+    shown = next(c for c in nb.cells if c.cell_type == "code" and c.source.strip() == "summary")
+    html = shown.outputs[0]["data"].get("text/html", "")
+    assert "<table" in html and "dtype" in html and "population" in html
+
+
+def test_the_key_is_nowhere_in_the_saved_notebook(executed: tuple[Any, str]) -> None:
+    _, text = executed
+    assert CANARY not in text

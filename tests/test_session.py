@@ -1,0 +1,187 @@
+"""The Session API (the scripts' entry point) against the emulator, and its sans-I/O exchange."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deepseek_magic import Session, Settings
+from deepseek_magic.emulator import EmulatorConfig, run_in_thread
+from deepseek_magic.errors import ReplyError, StreamInterrupted
+from deepseek_magic.events import ContentDelta, Reply
+from deepseek_magic.session import SessionFileError
+
+KEY = "sk-emulator"
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Any]:
+    with run_in_thread(EmulatorConfig(api_key=KEY)) as emu:
+        yield emu
+
+
+def new_session(emu: Any, **options: Any) -> Session:
+    return Session(settings=Settings.build(base_url=emu.base_url, api_key=KEY, backoff_base=0.01), **options)
+
+
+def last_body(emu: Any) -> dict[str, Any]:
+    body: dict[str, Any] = [r for r in emu.requests if r.path.endswith("/chat/completions")][-1].body
+    return body
+
+
+def test_ask_returns_the_reply_object(emulator: Any) -> None:
+    session = new_session(emulator, model="deepseek-v4-pro", effort="high")
+    reply = session.ask("Name three primes")
+    assert reply.content and reply.reasoning and reply.finish_reason == "stop"
+    assert reply.usage is not None and reply.usage.total_tokens > 0
+    assert reply.tool_calls == [] and reply.data is None
+    assert last_body(emulator)["model"] == "deepseek-v4-pro"
+    assert session.usage.total_tokens == reply.usage.total_tokens
+
+
+def test_follow_ups_carry_history(emulator: Any) -> None:
+    session = new_session(emulator)
+    first = session.ask("Remember: the password is swordfish")
+    session.ask("What was the password?")
+    messages = last_body(emulator)["messages"]
+    assert messages[1] == {"role": "assistant", "content": first.content, "reasoning_content": first.reasoning}
+
+
+def test_reasoning_is_echoed_on_every_assistant_turn_when_tools_are_sent(emulator: Any) -> None:
+    """DeepSeek answers 400 otherwise; the emulator enforces the same rule."""
+    session = new_session(emulator)
+    thought = session.ask("Say hello")
+    silent = session.ask("Say hello again", thinking=False)
+    assert silent.reasoning == ""
+    reply = session.ask("Call get_weather for Paris", tools=[WEATHER])
+    assistants = [m for m in last_body(emulator)["messages"] if m["role"] == "assistant"]
+    assert [m["reasoning_content"] for m in assistants] == [thought.reasoning, ""]
+    assert reply.tool_calls and reply.tool_calls[0].name == "get_weather"
+    assert json.loads(reply.tool_calls[0].arguments)["city"]
+
+
+def test_aask(emulator: Any) -> None:
+    session = new_session(emulator)
+    seen: list[Any] = []
+    reply = asyncio.run(session.aask("Hello from async", on_event=seen.append))
+    assert reply.content and any(isinstance(e, ContentDelta) for e in seen)
+    assert len(session.turns) == 1
+
+
+def test_interrupt_keeps_an_interrupted_turn_that_is_not_sent_as_context(emulator: Any) -> None:
+    session = new_session(emulator)
+    count = 0
+
+    def interrupt(event: Any) -> None:
+        nonlocal count
+        count += 1
+        if count == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        session.ask("Long story please", key="cell-1", on_event=interrupt)
+    turn = session.turn("cell-1")
+    assert turn is not None and turn.status == "interrupted" and turn.reply.interrupted
+    assert turn.reply.reasoning or turn.reply.content
+    session.ask("Next question", key="cell-2")
+    assert [m["role"] for m in last_body(emulator)["messages"]] == ["user"], "the half turn is not context"
+    session.ask("Long story please", key="cell-1")
+    assert session.turn("cell-1").status == "complete"  # type: ignore[union-attr]
+    assert [t.key for t in session.turns] == ["cell-1", "cell-2"]
+
+
+def test_lost_connection_keeps_a_partial_turn(emulator: Any) -> None:
+    session = new_session(emulator, extra_headers={"X-Emulator-Fault": "drop_after=5"})
+    with pytest.raises(StreamInterrupted):
+        session.ask("Hello", key="k")
+    turn = session.turn("k")
+    assert turn is not None and turn.status == "partial" and turn.reply.partial
+
+
+def test_json_mode_through_the_api(emulator: Any) -> None:
+    session = new_session(emulator)
+    reply = session.ask("Return JSON with keys name and age for a person.", json=True)
+    assert last_body(emulator)["response_format"] == {"type": "json_object"}
+    assert isinstance(reply.data, dict) and {"name", "age"} <= set(reply.data)
+
+
+def test_save_load_round_trip(emulator: Any, tmp_path: Path) -> None:
+    session = new_session(emulator, model="deepseek-v4-pro")
+    session.system = "Be brief."
+    session.ask("one", key="a")
+    session.ask("two", key="b")
+    path = session.save(tmp_path / "s.json")
+    loaded = Session.load(path, settings=Settings.build(base_url=emulator.base_url, api_key=KEY))
+    assert [t.to_dict() for t in loaded.turns] == [t.to_dict() for t in session.turns]
+    assert loaded.settings.model == "deepseek-v4-pro" and loaded.system == "Be brief."
+    assert KEY not in path.read_text()
+    json.loads(path.read_text())  # well-formed
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['{"version": 1, "turns": [', "[]", '{"version": 99, "turns": []}', '{"version": 1, "turns": [{"key": 1}]}', ""],
+)
+def test_corrupt_files_load_nothing_and_say_why(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(SessionFileError, match="session file"):
+        Session.load(path, settings=Settings.build())
+
+
+def test_save_is_atomic(emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    session = new_session(emulator)
+    session.ask("keep", key="a")
+    path = session.save(tmp_path / "s.json")
+    before = path.read_text()
+    session.ask("more", key="b")
+    monkeypatch.setattr("deepseek_magic.session.json.dumps", lambda *a, **k: (_ for _ in ()).throw(OSError("disk")))
+    with pytest.raises(OSError):
+        session.save(path)
+    assert path.read_text() == before
+    assert list(tmp_path.iterdir()) == [path], "no temporary file left behind"
+
+
+# ------------------------------------------------------------------ the exchange, without I/O
+
+
+def test_blank_json_reply_is_asked_again_once() -> None:
+    session = Session(settings=Settings.build())
+    exchange = session.exchange("Give JSON", json=True, key="k")
+    first = exchange.next_request()
+    assert first is not None and first.settings.json_mode
+    exchange.accept(Reply(content="  "))
+    retry = exchange.next_request()
+    assert retry is not None and retry.messages == first.messages
+    exchange.accept(Reply(content='{"ok": true}'))
+    assert exchange.next_request() is None
+    assert exchange.finish().data == {"ok": True}
+
+
+def test_invalid_json_is_retried_with_the_problem_then_raises_keeping_the_text() -> None:
+    session = Session(settings=Settings.build())
+    exchange = session.exchange("Give JSON", json=True, key="k")
+    exchange.next_request()
+    exchange.accept(Reply(content="not json at all"))
+    retry = exchange.next_request()
+    assert retry is not None
+    assert retry.messages[-2]["content"] == "not json at all" and retry.messages[-1]["role"] == "user"
+    exchange.accept(Reply(content="still not json"))
+    assert exchange.next_request() is None
+    with pytest.raises(ReplyError) as info:
+        exchange.finish()
+    assert info.value.reply is not None and info.value.reply.content == "still not json"
+    assert session.turn("k") is not None, "the raw reply is kept in history"
