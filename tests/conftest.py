@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+from shell import TestingShell, make_shell
 
 
 @pytest.fixture(autouse=True)
@@ -18,3 +21,11 @@ def _no_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
         "DEEPSEEK_PROVIDER",
     ):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def testing_shell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestingShell]:
+    """One real IPython shell for the whole run (IPython keeps it as a singleton)."""
+    shell = make_shell(str(tmp_path_factory.mktemp("ipython")))
+    yield shell
+    TestingShell.clear_instance()

@@ -6,10 +6,8 @@ database, and lives in a temporary IPYTHONDIR so no developer profile leaks in.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
@@ -33,10 +31,3 @@ def make_shell(tmp_dir: str) -> TestingShell:
     shell: TestingShell = TestingShell.instance(config=config, ipython_dir=tmp_dir)
     shell.displayhook.flush = lambda: None  # type: ignore[method-assign]
     return shell
-
-
-@pytest.fixture(scope="session")
-def testing_shell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestingShell]:
-    shell = make_shell(str(tmp_path_factory.mktemp("ipython")))
-    yield shell
-    TestingShell.clear_instance()

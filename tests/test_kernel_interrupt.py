@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from kernel import Kernel, real_kernel
 
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from kernel import Kernel, real_kernel
 
 KEY = "sk-emulator"
 

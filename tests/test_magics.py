@@ -12,10 +12,10 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 from pydantic import BaseModel
+from shell import TestingShell
 
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 from deepseek_magic.magics import DeepSeekMagics
-from shell import TestingShell, testing_shell  # noqa: F401  (fixture)
 
 KEY = "sk-emulator"
 
@@ -127,7 +127,9 @@ def test_bad_options_give_one_line_and_send_nothing(ip: TestingShell, emulator: 
     assert chat_count(emulator) == before
 
 
-@pytest.mark.parametrize("line", ["--api-key sk-live-abcdef123456", "--key=sk-live-abcdef123456", "sk-live-abcdef123456"])
+@pytest.mark.parametrize(
+    "line", ["--api-key sk-live-abcdef123456", "--key=sk-live-abcdef123456", "sk-live-abcdef123456"]
+)
 def test_keys_as_options_are_refused_without_echo(ip: TestingShell, emulator: Any, line: str) -> None:
     before = chat_count(emulator)
     with pytest.raises(UsageError) as info:
@@ -143,9 +145,30 @@ def test_empty_cell_is_a_usage_error(ip: TestingShell) -> None:
 
 def test_help_documents_every_option(ip: TestingShell) -> None:
     doc = magics(ip).deepseek.__doc__ or ""
-    for option in ("--model", "--think", "--no-think", "--effort", "--system", "--temperature", "--top-p",
-                   "--max-tokens", "--stop", "--seed", "--json", "--schema", "--out", "--session", "--new",
-                   "--tools", "--no-stream", "--dry-run", "--no-cache", "--view", "--over", "--raw"):
+    for option in (
+        "--model",
+        "--think",
+        "--no-think",
+        "--effort",
+        "--system",
+        "--temperature",
+        "--top-p",
+        "--max-tokens",
+        "--stop",
+        "--seed",
+        "--json",
+        "--schema",
+        "--out",
+        "--session",
+        "--new",
+        "--tools",
+        "--no-stream",
+        "--dry-run",
+        "--no-cache",
+        "--view",
+        "--over",
+        "--raw",
+    ):
         assert option in doc
 
 
@@ -165,7 +188,11 @@ def test_rerun_replaces_its_turn_and_keeps_later_turns(ip: TestingShell, emulato
     ask(ip, "", "third", cell_id="c")
     sent = last_body(emulator)["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "user", "assistant", "user"]
-    assert [m["content"] for m in sent if m["role"] == "user"] == ["first question, rephrased", "second question", "third"]
+    assert [m["content"] for m in sent if m["role"] == "user"] == [
+        "first question, rephrased",
+        "second question",
+        "third",
+    ]
     assert all("reasoning_content" in m for m in sent if m["role"] == "assistant")
 
 
