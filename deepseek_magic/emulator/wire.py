@@ -1,0 +1,115 @@
+"""Plan what goes on the wire, and when: pacing, keep-alives and faults.
+
+The plan is a plain list of actions computed before anything is sent, which
+keeps timing and fault rules in one pure, testable place; :mod:`.responses`
+only executes it.  Data chunks are counted without keep-alive comments and
+without the injected malformed line, so ``drop_after=N`` always means N real
+chunks reached the client.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .config import EmulatorConfig
+from .faults import Fault
+
+KEEPALIVE = b": keep-alive\n\n"
+DONE = b"data: [DONE]\n\n"
+
+
+@dataclass(frozen=True)
+class Write:
+    """Send these bytes."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Wait this long, sending ``filler`` every ``interval`` seconds meanwhile (if any)."""
+
+    seconds: float
+    filler: bytes = b""
+    interval: float = 0.0
+
+
+@dataclass(frozen=True)
+class Abort:
+    """Close the connection abruptly: the response body stays incomplete."""
+
+
+Action = Write | Wait | Abort
+
+
+def sse(payload: dict[str, Any]) -> bytes:
+    """One SSE event with compact JSON, as DeepSeek frames it."""
+    return b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+
+
+def malformed_line(payload: dict[str, Any]) -> bytes:
+    """A ``data:`` line whose JSON is cut off mid-string."""
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return b"data: " + text[: max(len(text) // 2, 1)].encode() + b"\n\n"
+
+
+def stream_plan(chunks: list[dict[str, Any]], config: EmulatorConfig, fault: Fault) -> list[Action]:
+    """Actions for an SSE stream of ``chunks`` followed by ``[DONE]``."""
+    actions: list[Action] = []
+    if fault.keepalive:
+        actions.append(Write(KEEPALIVE * fault.keepalive))
+    if config.ttft > 0:
+        actions.append(Wait(config.ttft, KEEPALIVE, config.keepalive_interval))
+    gap = fault.trickle if fault.trickle is not None else (1.0 / config.tps if config.tps > 0 else 0.0)
+    for index, chunk in enumerate(chunks):
+        if fault.stall_at == index and fault.stall:
+            actions.append(Wait(fault.stall))
+        if fault.drop_after == index:
+            actions.append(Abort())
+            return actions
+        if fault.malformed_after == index:
+            actions.append(Write(malformed_line(chunk)))
+        if index > 0 and gap > 0:
+            actions.append(Wait(gap))
+        actions.append(Write(sse(chunk)))
+    if fault.stall_at is not None and fault.stall_at >= len(chunks) and fault.stall:
+        actions.append(Wait(fault.stall))
+    if fault.malformed_after is not None and fault.malformed_after >= len(chunks) and chunks:
+        actions.append(Write(malformed_line(chunks[-1])))
+    if fault.drop_after is not None:
+        actions.append(Abort())
+        return actions
+    actions.append(Write(DONE))
+    return actions
+
+
+def body_plan(body: bytes, tokens: int, config: EmulatorConfig, fault: Fault) -> list[Action]:
+    """Actions for a non-stream JSON body.
+
+    DeepSeek sends blank lines while a non-stream request waits; the wait is the
+    time to first token plus the time to generate every token at ``tps``.  For
+    faults, ``drop_after=N`` cuts the body after N bytes and aborts,
+    ``malformed_after`` sends broken JSON, ``keepalive=N`` sends N blank lines.
+    """
+    actions: list[Action] = []
+    if fault.keepalive:
+        actions.append(Write(b"\n" * fault.keepalive))
+    wait = config.ttft + (tokens / config.tps if config.tps > 0 else 0.0)
+    if wait > 0:
+        actions.append(Wait(wait, b"\n", config.keepalive_interval))
+    if fault.stall:
+        actions.append(Wait(fault.stall))
+    if fault.drop_after is not None:
+        actions += [Write(body[: min(fault.drop_after, max(len(body) - 1, 0))]), Abort()]
+    elif fault.malformed_after is not None:
+        actions.append(Write(body[: max(len(body) // 2, 1)] + b"\n"))
+    else:
+        actions.append(Write(body))
+    return actions
+
+
+def is_simple(actions: list[Action]) -> bool:
+    """True when the plan is one write: a plain response will do."""
+    return len(actions) == 1 and isinstance(actions[0], Write)
