@@ -116,6 +116,10 @@ class StreamInterrupted(DeepSeekError):
         self.partial = partial
 
 
+class BudgetExceeded(DeepSeekError):
+    """Sending would cross the session's ``max_cost``; nothing was sent."""
+
+
 class ReplyError(DeepSeekError):
     """The server finished but the reply is not usable as asked (e.g. invalid JSON).
 

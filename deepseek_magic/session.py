@@ -28,8 +28,9 @@ from typing import Any, Literal
 
 from .client import AsyncChatClient, ChatClient, EventCallback
 from .config import Settings
-from .errors import DeepSeekError, ReplyError, StreamInterrupted
+from .errors import BudgetExceeded, DeepSeekError, ReplyError, StreamInterrupted
 from .events import Accumulator, Reply, Usage
+from .pricing import PRICES, PriceTable
 from .providers import ChatRequest, HttpCall
 
 TurnStatus = Literal["complete", "partial", "interrupted"]
@@ -170,6 +171,8 @@ class Exchange:
     def accept(self, reply: Reply) -> None:
         """Take a finished reply; may schedule one more request (JSON retry)."""
         self._attempts += 1
+        if reply.usage is not None:
+            reply.usage = self.session.prices.priced(self.settings.provider, self.settings.model, reply.usage)
         self._usage = reply.usage if self._usage is None or reply.usage is None else self._usage + reply.usage
         reply.usage = self._usage
         self.reply = reply
@@ -208,6 +211,8 @@ class Exchange:
 
     def keep_partial(self, reply: Reply, status: TurnStatus) -> None:
         """Keep what arrived before an interrupt or a lost connection."""
+        if reply.usage is not None:
+            reply.usage = self.session.prices.priced(self.settings.provider, self.settings.model, reply.usage)
         if self._usage is not None and reply.usage is not None:
             reply.usage = self._usage + reply.usage
         self.session.store(self._turn(reply, status))
@@ -239,12 +244,17 @@ class Session:
         settings: Settings | None = None,
         client: ChatClient | None = None,
         system: str | None = None,
+        max_cost: float | None = None,
+        prices: PriceTable | None = None,
         **options: Any,
     ) -> None:
         base = settings if settings is not None else Settings.from_env()
         self.name = name
         self.settings = base.merged(**options) if options else base
         self.system = system
+        #: A budget in USD: a request whose estimate would cross it is not sent.
+        self.max_cost = max_cost
+        self.prices = prices if prices is not None else PRICES
         self.turns: list[Turn] = []
         self._client = client
 
@@ -286,6 +296,33 @@ class Session:
             if turn.reply.usage is not None:
                 total = total + turn.reply.usage
         return total
+
+    @property
+    def cost(self) -> float:
+        """USD spent so far, over the turns whose cost is known."""
+        return sum(t.reply.usage.cost for t in self.turns if t.reply.usage and t.reply.usage.cost is not None)
+
+    def check_budget(self, request: ChatRequest) -> None:
+        """Refuse to send when the upper estimate of ``request`` would cross :attr:`max_cost`.
+
+        The estimate prices every prompt token as uncached (about 3 characters
+        per token) and the output at ``max_tokens`` (8192 when unset).
+        """
+        if self.max_cost is None:
+            return
+        settings = request.settings
+        prompt_tokens = len(json.dumps(request.messages, ensure_ascii=False)) // 3 + 1
+        estimate = self.prices.estimate(settings.provider, settings.model, prompt_tokens, settings.max_tokens or 8192)
+        if estimate is None:
+            raise BudgetExceeded(
+                f"max_cost is set but no price is known for {settings.provider}/{settings.model}; "
+                "add one with session.prices.override(...)"
+            )
+        if self.cost + estimate > self.max_cost:
+            raise BudgetExceeded(
+                f"this request could cost up to ${estimate:.4f}; with ${self.cost:.4f} spent it would cross "
+                f"max_cost ${self.max_cost:.4f} (lower max_tokens or raise max_cost)"
+            )
 
     def sticky_system(self, key: str | None) -> str | None:
         """The system prompt in force for ``key``: the latest one set before it."""
@@ -344,6 +381,7 @@ class Session:
         exchange = self.exchange(text, **options)
         client = self.client
         while (request := exchange.next_request()) is not None:
+            self.check_budget(request)
             if exchange.retry_reason and on_retry is not None:
                 on_retry(exchange.retry_reason)
             acc = accumulator if accumulator is not None else Accumulator()
@@ -364,6 +402,7 @@ class Session:
         exchange = self.exchange(text, **options)
         async with AsyncChatClient() as client:
             while (request := exchange.next_request()) is not None:
+                self.check_budget(request)
                 acc = Accumulator()
                 try:
                     reply = await client.chat(request, on_event=on_event, accumulator=acc)
