@@ -71,9 +71,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, s
     markdown += "".join("| " + " | ".join(escape(c) for c in row) + " |\n" for row in cells)
     widths = [max(len(h), *(len(row[i]) for row in cells)) if cells else len(h) for i, h in enumerate(headers)]
     plain = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip() + "\n"
-    plain += "".join(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n" for row in cells
-    )
+    plain += "".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n" for row in cells)
     return markdown, plain
 
 

@@ -46,18 +46,14 @@ class DeepSeekMagics(Magics):
     model = Unicode(None, allow_none=True, help="Default model (e.g. deepseek-v4-pro).").tag(config=True)
     provider = Enum(PROVIDERS, default_value=None, allow_none=True, help="Default provider.").tag(config=True)
     effort = Enum(EFFORTS, default_value=None, allow_none=True, help="Default reasoning effort.").tag(config=True)
-    thinking = Bool(None, allow_none=True, help="Thinking on/off by default (None: provider default).").tag(
-        config=True
-    )
+    thinking = Bool(None, allow_none=True, help="Thinking on/off by default (None: provider default).").tag(config=True)
     temperature = Float(None, allow_none=True, help="Default temperature (no effect in thinking mode).").tag(
         config=True
     )
     max_tokens = Int(None, allow_none=True, help="Default max_tokens.").tag(config=True)
     view = Enum(["auto", "widget", "text"], default_value="auto", help="How replies are shown.").tag(config=True)
     session = Unicode("default", help="The session cells use unless -s NAME is given.").tag(config=True)
-    interpolation_budget = Int(4000, help="Characters each interpolated non-string value may take.").tag(
-        config=True
-    )
+    interpolation_budget = Int(4000, help="Characters each interpolated non-string value may take.").tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)

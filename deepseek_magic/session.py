@@ -32,6 +32,7 @@ from .errors import BudgetExceeded, DeepSeekError, ReplyError, StreamInterrupted
 from .events import Accumulator, Reply, Usage
 from .pricing import PRICES, PriceTable
 from .providers import ChatRequest, HttpCall
+from .tools import DEFAULT_ROUNDS, ToolBox, ToolResult
 
 TurnStatus = Literal["complete", "partial", "interrupted"]
 SESSION_FILE_VERSION = 1
@@ -110,6 +111,7 @@ class Turn:
 
 
 RetryCallback = Callable[[str], None]
+ToolCallback = Callable[[ToolResult], None]
 
 
 class Exchange:
@@ -129,8 +131,10 @@ class Exchange:
         system: str | None,
         settings: Settings,
         schema: Any = None,
-        tools: list[dict[str, Any]] | None = None,
+        tools: list[Any] | None = None,
         tool_choice: str | dict[str, Any] | None = None,
+        max_rounds: int = DEFAULT_ROUNDS,
+        on_tool: ToolCallback | None = None,
     ) -> None:
         self.session = session
         self.text = text
@@ -138,10 +142,18 @@ class Exchange:
         self.system = system
         self.settings = settings
         self.schema = schema
-        self.tools = tools
+        callables = [t for t in tools or () if callable(t)]
+        self.toolbox = ToolBox(callables, rounds=max_rounds) if callables else None
+        schemas = [t for t in tools or () if not callable(t)]
+        self.tools = [*schemas, *(self.toolbox.schemas() if self.toolbox else [])] or None
         self.tool_choice = tool_choice
+        self.on_tool = on_tool
         self.messages = self._messages()
-        self._pending: ChatRequest | None = ChatRequest(self.messages, settings, tools, tool_choice)
+        #: Assistant tool-call turns and tool results of this exchange, in order.
+        self.intermediate: list[dict[str, Any]] = []
+        self.rounds = 0
+        self.tool_results: list[ToolResult] = []
+        self._pending: ChatRequest | None = ChatRequest(self.messages, settings, self.tools, tool_choice)
         self._attempts = 0
         self._usage: Usage | None = None
         self.reply: Reply | None = None
@@ -176,6 +188,9 @@ class Exchange:
         self._usage = reply.usage if self._usage is None or reply.usage is None else self._usage + reply.usage
         reply.usage = self._usage
         self.reply = reply
+        if self.toolbox is not None and reply.tool_calls:
+            self._run_tools(reply)
+            return
         if not self.settings.json_mode:
             return
         from .structured import StructuredOutputError, parse_json_reply, retry_message, to_python, validate
@@ -189,15 +204,35 @@ class Exchange:
                 self.failure = exc
                 reply.error = str(exc)
                 return
+            conversation = [*self.messages, *self.intermediate]
             if not reply.content.strip():
                 self.retry_reason = "the JSON reply was blank; asking once more"
-                self._pending = ChatRequest(self.messages, self.settings, self.tools, self.tool_choice)
+                self._pending = ChatRequest(conversation, self.settings, self.tools, self.tool_choice)
             else:
                 self.retry_reason = f"{exc}; asking once more"
-                retry = [*self.messages, reply.to_message(), retry_message(exc)]
+                retry = [*conversation, reply.to_message(), retry_message(exc)]
                 self._pending = ChatRequest(retry, self.settings, self.tools, self.tool_choice)
             return
         reply.data = to_python(data)
+
+    def _run_tools(self, reply: Reply) -> None:
+        """Run the calls the model asked for and schedule the next round."""
+        assert self.toolbox is not None
+        if self.rounds >= self.toolbox.rounds:
+            reply.warnings.append(f"stopped after {self.rounds} tool rounds (the limit); the model wanted more")
+            return
+        self.rounds += 1
+        self.intermediate.append(reply.to_message())
+        for call in reply.tool_calls:
+            result = self.toolbox.run(call)
+            self.tool_results.append(result)
+            self.intermediate.append({"role": "tool", "tool_call_id": call.id, "content": result.content})
+            if self.on_tool is not None:
+                self.on_tool(result)
+        # A forced choice applies to the first round only, or the loop could never end.
+        self.tool_choice = None if self.tool_choice not in (None, "none") else self.tool_choice
+        conversation = [*self.messages, *self.intermediate]
+        self._pending = ChatRequest(conversation, self.settings, self.tools, self.tool_choice)
 
     def finish(self) -> Reply:
         """Store the turn and return the reply (or raise if JSON never parsed)."""
@@ -226,6 +261,7 @@ class Exchange:
             model=reply.model or self.settings.model,
             provider=self.settings.provider,
             status=status,
+            intermediate=list(self.intermediate),
         )
 
 
@@ -342,8 +378,10 @@ class Session:
         system: str | None = None,
         json: bool = False,
         schema: Any = None,
-        tools: list[dict[str, Any]] | None = None,
+        tools: list[Any] | None = None,
         tool_choice: str | dict[str, Any] | None = None,
+        max_rounds: int = DEFAULT_ROUNDS,
+        on_tool: ToolCallback | None = None,
         **options: Any,
     ) -> Exchange:
         """Plan one ask without sending anything (``--dry-run`` shows its first request)."""
@@ -360,6 +398,8 @@ class Session:
             schema=schema,
             tools=tools,
             tool_choice=tool_choice,
+            max_rounds=max_rounds,
+            on_tool=on_tool,
         )
 
     def ask(
@@ -374,9 +414,12 @@ class Session:
         """Send ``text`` with this session's history and return the reply.
 
         Options are Settings fields (``model``, ``effort``, ``temperature``,
-        …) plus ``key``, ``system``, ``json``, ``schema``, ``tools``,
-        ``tool_choice``. On ``KeyboardInterrupt`` the partial reply is kept
-        as an interrupted turn and the interrupt is re-raised.
+        …) plus ``key``, ``system``, ``json``, ``schema``, ``tools`` (Python
+        callables run in a loop until the model answers, at most
+        ``max_rounds`` rounds; JSON tool schemas are passed through),
+        ``tool_choice`` and ``on_tool`` (called with each tool result). On
+        ``KeyboardInterrupt`` the partial reply is kept as an interrupted
+        turn and the interrupt is re-raised.
         """
         exchange = self.exchange(text, **options)
         client = self.client

@@ -14,6 +14,7 @@ import random
 import re
 import string
 from dataclasses import dataclass
+from typing import Any
 
 from .jsonmode import json_content
 from .prompt import Conversation, blockquote, is_question, key_terms, one_line, read_conversation, words
@@ -71,7 +72,8 @@ def plan_tool_calls(request: ChatRequest, conversation: Conversation, rng: rando
     """Tool calls for this turn: forced ones, or the tools the last user message names."""
     if not request.tools or request.tool_choice == "none" or request.prefix:
         return ()
-    if request.messages[-1].get("role") == "tool":
+    after_tools = request.messages[-1].get("role") == "tool"
+    if after_tools and request.forced_tool is not None:
         return ()
     text = conversation.last_user
     names = request.tool_names
@@ -79,9 +81,14 @@ def plan_tool_calls(request: ChatRequest, conversation: Conversation, rng: rando
         chosen = [request.forced_tool]
     else:
         positions = {name: _mention(text, name) for name in names}
-        chosen = sorted((n for n in names if positions[n] >= 0), key=lambda n: positions[n])
-        if not chosen and request.tool_choice == "required":
+        called = _called_since_user(request.messages)
+        chosen = sorted((n for n in names if positions[n] >= 0 and n not in called), key=lambda n: positions[n])
+        if not chosen and request.tool_choice == "required" and not after_tools:
             chosen = names[:1]
+        if re.search(r"(?i)\band then\b|\bafter that\b|\bone at a time\b", text):
+            chosen = chosen[:1]  # "call a and then b": one tool per round, in the order named
+    if after_tools and not chosen:
+        return ()
     schemas = {str(t["function"]["name"]): t["function"].get("parameters") for t in request.tools}
     hints = Hints(text, exclude=tuple(names))
     calls = []
@@ -91,6 +98,18 @@ def plan_tool_calls(request: ChatRequest, conversation: Conversation, rng: rando
         call_id = f"call_{index:02d}_" + "".join(rng.choice(_ID_ALPHABET) for _ in range(24))
         calls.append(PlannedCall(call_id, name, json.dumps(arguments, ensure_ascii=False)))
     return tuple(calls)
+
+
+def _called_since_user(messages: list[dict[str, Any]]) -> set[str]:
+    """Names of the tools already called after the last user message."""
+    called: set[str] = set()
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            break
+        for call in message.get("tool_calls") or []:
+            if isinstance(call, dict):
+                called.add(str((call.get("function") or {}).get("name", "")))
+    return called
 
 
 def _mention(text: str, name: str) -> int:

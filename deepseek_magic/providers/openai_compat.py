@@ -253,7 +253,7 @@ class ChunkParser:
                     events.append(Finish(reason, choice.get("matched_stop"), index))
         if chunk.get("usage"):
             events.append(Usage.from_wire(chunk["usage"]))
-        if "error" in chunk and chunk["error"]:
+        if chunk.get("error"):
             error = chunk["error"]
             message = error.get("message") if isinstance(error, dict) else str(error)
             code = error.get("code") if isinstance(error, dict) else None
