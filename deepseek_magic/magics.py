@@ -156,9 +156,8 @@ class DeepSeekMagics(Magics):
         """Ask DeepSeek: the cell body is the user message; ``{name}`` inserts a variable."""
         args = self._parse(line)
         text = self._prompt(cell, raw=args.raw)
-        if args.tools or args.over:
-            flag = "--tools" if args.tools else "--over"
-            raise UsageError(f"{flag} is not available in this version yet")
+        if args.over:
+            raise UsageError("--over is not available in this version yet")
         session = self.get_session(args.session)
         key = self.cell_key()
         options = self._options(args)
@@ -189,7 +188,14 @@ class DeepSeekMagics(Magics):
 
         view.start()
         try:
-            reply = session.ask(text, key=key, on_event=view.on_event, on_retry=view.on_retry, **options)
+            reply = session.ask(
+                text,
+                key=key,
+                on_event=view.on_event,
+                on_retry=view.on_retry,
+                on_tool=getattr(view, "on_tool_result", None),
+                **options,
+            )
         except KeyboardInterrupt:
             turn = session.turn(key)
             if turn is not None:
@@ -275,6 +281,8 @@ class DeepSeekMagics(Magics):
             options["system"] = args.system
         if args.json or args.schema:
             options["json"] = True
+        if args.tools:
+            options["tools"] = self._tools(args.tools)
         if args.schema:
             from .structured import schema_from_namespace
 
@@ -283,6 +291,22 @@ class DeepSeekMagics(Magics):
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
         return options
+
+    def _tools(self, names: str) -> list[Any]:
+        """The callables named in ``--tools f,g``; only these may run."""
+        found = []
+        for name in (part.strip() for part in names.split(",")):
+            if not name:
+                continue
+            value = self.user_ns.get(name)
+            if value is None:
+                raise UsageError(f"--tools: there is no {name!r} in the namespace")
+            if not callable(value):
+                raise UsageError(f"--tools: {name!r} is not a function")
+            found.append(value)
+        if not found:
+            raise UsageError("--tools needs at least one function name")
+        return found
 
     def _view(self, preference: str | None, settings: Settings, session_name: str) -> ReplyView:
         from .providers import get_provider

@@ -10,6 +10,7 @@ the result, so the model can correct itself and the loop goes on.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import re
@@ -33,8 +34,12 @@ def tool(name: str | None = None, description: str | None = None) -> Callable[[C
     """Optional decorator: give a tool another name or description than its own."""
 
     def mark(func: Callable[..., Any]) -> Callable[..., Any]:
-        func.__deepseek_tool__ = {"name": name, "description": description}  # type: ignore[attr-defined]
-        return func
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return func(*args, **kwargs)
+
+        wrapper.__deepseek_tool__ = {"name": name, "description": description}  # type: ignore[attr-defined]
+        return wrapper
 
     return mark
 

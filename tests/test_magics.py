@@ -382,3 +382,28 @@ def test_display_path_updates_in_place_and_ends_static(ip: TestingShell, monkeyp
     final = outputs[-1].data["text/markdown"]
     assert "<details><summary>Thought for" in final and "[emulated]" in final and "tokens" in final
     assert "<details" in outputs[-1].data["text/markdown"] and "prompt" in final
+
+
+# ------------------------------------------------------------------ tools
+
+
+def test_tools_option_runs_namespace_functions(ip: TestingShell, emulator: Any) -> None:
+    ip.run_cell(
+        "def get_weather(city: str) -> dict:\n"
+        "    '''Weather for a city.'''\n"
+        "    return {'city': city, 'sky': 'clear'}\n"
+    )
+    before = chat_count(emulator)
+    out = ask(ip, "--tools get_weather", "Call get_weather for Lisbon please.")
+    assert chat_count(emulator) == before + 2
+    assert "get_weather(" in out and "clear" in out, "the trace shows the call and its result"
+    assert last_body(emulator)["tools"][0]["function"]["name"] == "get_weather"
+
+
+@pytest.mark.parametrize(("names", "message"), [("nope", "no 'nope' in the namespace"), ("x", "'x' is not a function")])
+def test_tools_option_checks_the_names(ip: TestingShell, emulator: Any, names: str, message: str) -> None:
+    ip.user_ns["x"] = 3
+    before = chat_count(emulator)
+    with pytest.raises(UsageError, match=message):
+        ip.run_cell(f"%%deepseek --tools {names}\nHello")
+    assert chat_count(emulator) == before

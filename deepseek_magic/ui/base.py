@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..events import Event, Reply
+from ..tools import ToolResult
 
 
 class ReplyView(Protocol):
@@ -21,3 +22,10 @@ class ReplyView(Protocol):
 
     def finish(self, reply: Reply, status: str = "complete") -> None:
         """The final reply (``status``: complete, interrupted, partial, error)."""
+
+
+class ToolTraceView(ReplyView, Protocol):
+    """A view that also shows each tool call's result and time (optional)."""
+
+    def on_tool_result(self, result: ToolResult) -> None:
+        """A tool ran; show its call, its (folded) result and how long it took."""

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..events import Accumulator, Event, Reply
+from ..tools import ToolResult
 from . import static
 from .progress import ReplyProgress
 from .throttle import Throttle
@@ -38,6 +39,7 @@ class DisplayHandleView:
         self._handle: Any = None
         self._note = ""
         self.updates = 0
+        self.trace: list[ToolResult] = []
 
     def start(self) -> None:
         self._handle = self._display(self._bundle(self._acc.reply(), live=True), raw=True, display_id=True)
@@ -48,6 +50,10 @@ class DisplayHandleView:
         if self._throttle.due():
             self._update(self._bundle(self._acc.reply(), live=True))
 
+    def on_tool_result(self, result: ToolResult) -> None:
+        self.trace.append(result)
+        self._update(self._bundle(self._acc.reply(), live=True))
+
     def on_retry(self, reason: str) -> None:
         self._acc = Accumulator()
         self._note = reason
@@ -57,12 +63,12 @@ class DisplayHandleView:
         self.progress.finish()
         if reply.usage is not None:
             self.progress.usage = reply.usage
-        self._update(static.bundle(reply, self.header, self.progress, status))
+        self._update(static.bundle(reply, self.header, self.progress, status, trace=self.trace))
 
     def _bundle(self, reply: Reply, *, live: bool) -> dict[str, str]:
         if self._note:
             reply.warnings.append(self._note)
-        return static.bundle(reply, self.header, self.progress, live=live)
+        return static.bundle(reply, self.header, self.progress, live=live, trace=self.trace)
 
     def _update(self, data: dict[str, str]) -> None:
         self.updates += 1

@@ -10,6 +10,7 @@ import sys
 from typing import TextIO
 
 from ..events import ContentDelta, Event, ReasoningDelta, Reply, ToolCallDelta
+from ..tools import ToolResult
 from . import static
 from .progress import ReplyProgress
 
@@ -51,6 +52,12 @@ class TerminalView:
         if self._section == "reasoning":
             self._write((RESET if self._colour else "") + "\n\n")
         self._section = "answer"
+
+    def on_tool_result(self, result: ToolResult) -> None:
+        self._enter_answer()
+        mark = "✗" if result.failed else "←"
+        shown = result.content if len(result.content) <= 200 else result.content[:200] + "…"
+        self._write(f")\n  {mark} {shown} ({result.seconds:.2f} s)\n")
 
     def on_retry(self, reason: str) -> None:
         self._end_section()
