@@ -10,9 +10,11 @@ design and is left to the frontend's sanitizing Markdown renderer.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..events import Reply
+from ..tools import ToolResult
 from .progress import ReplyProgress
 
 
@@ -95,8 +97,9 @@ def to_markdown(
     status: str = "complete",
     *,
     live: bool = False,
+    trace: Sequence[ToolResult] = (),
 ) -> str:
-    """The reply as Markdown: header, folded reasoning, answer, footer."""
+    """The reply as Markdown: header, folded reasoning, tool trace, answer, footer."""
     lines: list[str] = []
     if header is not None:
         lines.append(f"<sub>{html.escape(header.text())}</sub>\n")
@@ -104,6 +107,8 @@ def to_markdown(
         summary = progress.reasoning_title() if (live and progress) else reasoning_summary(reply, progress)
         body = html.escape(reply.reasoning).replace("\n", "<br>\n")
         lines.append(f"<details><summary>{html.escape(summary)}</summary>\n\n{body}\n\n</details>\n")
+    if trace:
+        lines.append(tool_trace_markdown(trace))
     if reply.content:
         lines.append(reply.content + "\n")
     elif live:
@@ -119,6 +124,20 @@ def to_markdown(
         if footer:
             lines.append(f"<sub>{html.escape(footer)}</sub>")
     return "\n".join(lines)
+
+
+def tool_trace_markdown(trace: Sequence[ToolResult]) -> str:
+    """Each tool call with its arguments, time, and folded result."""
+    items = []
+    for result in trace:
+        mark = "✗" if result.failed else "✓"
+        call = f"{result.call.name}({result.call.arguments})"
+        shown = result.content if len(result.content) <= 2000 else result.content[:2000] + "…"
+        items.append(
+            f"<details><summary>{mark} <code>{html.escape(call)}</code> · {result.seconds:.2f} s</summary>\n\n"
+            f"<pre>{html.escape(shown)}</pre>\n\n</details>"
+        )
+    return "\n".join(items) + "\n"
 
 
 def to_plain(reply: Reply, progress: ReplyProgress | None = None, status: str = "complete") -> str:
@@ -140,9 +159,62 @@ def bundle(
     status: str = "complete",
     *,
     live: bool = False,
+    trace: Sequence[ToolResult] = (),
 ) -> dict[str, str]:
     """A display bundle: ``text/markdown`` with a ``text/plain`` fallback."""
     return {
-        "text/markdown": to_markdown(reply, header, progress, status, live=live),
+        "text/markdown": to_markdown(reply, header, progress, status, live=live, trace=trace),
         "text/plain": to_plain(reply, progress, status),
     }
+
+
+def to_html(
+    reply: Reply,
+    header: ReplyHeader | None = None,
+    progress: ReplyProgress | None = None,
+    status: str = "complete",
+) -> str:
+    """The finished reply as one self-contained HTML fragment, for the output a notebook keeps.
+
+    Unlike :func:`to_markdown`, the answer is rendered and sanitized here, in
+    the kernel: the live view already did so, and a frontend that prefers
+    ``text/html`` (JupyterLab right after running, where outputs are trusted)
+    must never see the model's raw markup. Reasoning uses ``<br>`` rather
+    than CSS for line breaks because GitHub's and JupyterLab's sanitizers may
+    drop ``style`` attributes.
+    """
+    from .render import escape_text, markdown_to_html
+
+    parts = ['<div class="deepseek-magic-reply">']
+    if header is not None:
+        parts.append(f"<div><sub>{html.escape(header.text())}</sub></div>")
+    if reply.reasoning:
+        summary = html.escape(reasoning_summary(reply, progress))
+        parts.append(f"<details><summary>{summary}</summary>{escape_text(reply.reasoning, breaks=True)}</details>")
+    if reply.content:
+        parts.append(markdown_to_html(reply.content))
+    if reply.tool_calls:
+        calls = "".join(
+            f"<pre>{html.escape(call.name)}({html.escape(call.arguments)})</pre>" for call in reply.tool_calls
+        )
+        parts.append(f"<details><summary>Tool calls ({len(reply.tool_calls)})</summary>{calls}</details>")
+    if reply.error:
+        parts.append(f"<p><b>Error:</b> {html.escape(reply.error)}</p>")
+    parts.extend(f"<p><i>{html.escape(warning)}</i></p>" for warning in reply.warnings)
+    footer = footer_text(reply, progress, status)
+    if footer:
+        parts.append(f"<div><sub>{html.escape(footer)}</sub></div>")
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+def html_bundle(
+    reply: Reply,
+    header: ReplyHeader | None = None,
+    progress: ReplyProgress | None = None,
+    status: str = "complete",
+) -> dict[str, str]:
+    """:func:`bundle` plus ``text/html``: what a widget view leaves behind when the reply ends."""
+    data = bundle(reply, header, progress, status)
+    data["text/html"] = to_html(reply, header, progress, status)
+    return data
