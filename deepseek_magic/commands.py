@@ -23,6 +23,8 @@ Handler = Callable[["DeepSeekMagics", list[str]], Any]
 
 HELP = """\
 %%deepseek [options]   the cell body is the prompt; {name} inserts a variable ({{ }} for literal braces)
+%deepseek settings              a form for provider, key, model and parameters (with Test connection)
+%deepseek chat [-s NAME]        a chat box sharing the session with the cells
 %deepseek history [-s NAME]     turns of a session: cell, model, tokens, status
 %deepseek reset [NAME | --all]  forget a session's turns
 %deepseek sessions              every session with its size
@@ -237,6 +239,36 @@ def load(magics: DeepSeekMagics, words: list[str]) -> None:
     print(f"Session {session.name} loaded: {len(session.turns)} turns")
 
 
+def settings_form(magics: DeepSeekMagics, words: list[str]) -> Any:
+    """The settings form; it edits the same Settings object every cell reads."""
+    if words:
+        raise UsageError("settings takes no arguments")
+    from IPython.display import display
+
+    from .ui.settings_form import SettingsForm
+
+    form = SettingsForm(magics.settings, magics.client, cache_enabled=magics.cache_enabled)
+    form.on_cache_change = lambda enabled: setattr(magics, "cache_enabled", enabled)
+    display(form.widget)
+    magics.last_form = form
+    return None
+
+
+def chat(magics: DeepSeekMagics, words: list[str]) -> Any:
+    """A chat box whose turns join the session the cells use."""
+    name, rest = _session_option(words)
+    if rest:
+        raise UsageError(f"chat takes only -s NAME, not {' '.join(rest)!r}")
+    from IPython.display import display
+
+    from .ui.chat_widget import ChatWidget
+
+    widget = ChatWidget(magics.get_session(name))
+    display(widget.widget)
+    magics.last_chat = widget
+    return None
+
+
 def show_dry_run(session: Session, call: HttpCall) -> None:
     """The exact request, key masked, as JSON; nothing is sent."""
     from .errors import mask
@@ -254,6 +286,8 @@ def show_dry_run(session: Session, call: HttpCall) -> None:
 
 HANDLERS: dict[str, Handler] = {
     "help": show_help,
+    "settings": settings_form,
+    "chat": chat,
     "history": show_history,
     "reset": reset,
     "sessions": list_sessions,

@@ -62,6 +62,10 @@ class DeepSeekMagics(Magics):
         self.sessions: dict[str, Session] = {}
         self._cell_id: str | None = None
         self.last_reply: Reply | None = None
+        #: Whether identical cell re-runs and batches may reuse cached replies (the form toggles it).
+        self.cache_enabled = True
+        self.last_form: Any = None
+        self.last_chat: Any = None
 
     # ------------------------------------------------------------- lifecycle
 

@@ -407,3 +407,29 @@ def test_tools_option_checks_the_names(ip: TestingShell, emulator: Any, names: s
     with pytest.raises(UsageError, match=message):
         ip.run_cell(f"%%deepseek --tools {names}\nHello")
     assert chat_count(emulator) == before
+
+
+# ------------------------------------------------------------- settings form and chat
+
+
+def test_settings_form_edits_what_the_cells_read(ip: TestingShell, emulator: Any) -> None:
+    with capture_output() as captured:
+        ip.run_line_magic("deepseek", "settings")
+    assert captured.outputs, "the form is displayed"
+    form = magics(ip).last_form
+    form.model.value = "deepseek-v4-pro"
+    form.set_key("sk-emulator")
+    assert form.api_key.value == ""
+    ask(ip, "", "hello")
+    assert last_body(emulator)["model"] == "deepseek-v4-pro"
+    form.cache.value = False
+    assert magics(ip).cache_enabled is False
+
+
+def test_chat_shares_the_session_with_cells(ip: TestingShell, emulator: Any) -> None:
+    with capture_output():
+        ip.run_line_magic("deepseek", "chat")
+        magics(ip).last_chat.send("Remember the word lighthouse.")
+    ask(ip, "", "Which word?", cell_id="after-chat")
+    users = [m["content"] for m in last_body(emulator)["messages"] if m["role"] == "user"]
+    assert users == ["Remember the word lighthouse.", "Which word?"]
