@@ -9,6 +9,13 @@ connection failures, and HTTP 429/500/502/503/504 answers (whose body is an
 error, not output). Once a 200 response has started, the request is never
 sent again: a lost connection mid-stream raises :class:`StreamInterrupted`
 carrying the partial reply, so nothing is billed twice and nothing is lost.
+
+Async delivery (Runware's ``deliveryMethod: "async"``) is an optional provider
+seam, :class:`Polling`: when the first answer only acknowledges the task, the
+client polls with growing pauses until the provider says the result is in,
+for at most ``read_timeout`` seconds in all. A ``KeyboardInterrupt`` during a
+pause simply propagates; no event has been added by then, so the accumulator
+stays consistent.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from contextlib import aclosing, closing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
@@ -45,6 +52,26 @@ RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 60.0
 
 EventCallback = Callable[[Event], None]
+
+#: Pauses between polls of an async task: the first, the growth factor, the longest (seconds).
+POLL_FIRST = 0.25
+POLL_FACTOR = 1.5
+POLL_MAX = 4.0
+
+
+@runtime_checkable
+class Polling(Protocol):
+    """Optional provider methods for async delivery (submit, then poll for the result).
+
+    ``poll_call`` gets the call that was sent and its JSON answer and returns
+    the call that asks for the result, or ``None`` when the answer is already
+    the result. ``poll_result`` turns one poll answer into the reply's events,
+    or ``None`` while the task is still running.
+    """
+
+    def poll_call(self, call: HttpCall, body: Any) -> HttpCall | None: ...
+
+    def poll_result(self, call: HttpCall, body: Any) -> list[Event] | None: ...
 
 
 # --------------------------------------------------------------------- shared logic
@@ -148,6 +175,38 @@ def _status_failure(prepared: _Prepared, response: httpx.Response, content: byte
         trace_id=response.headers.get("x-ds-trace-id"),
         retry_after=parse_retry_after(response.headers.get("retry-after")),
     )
+
+
+class _PollClock:
+    """When to poll next, and when to give up: all polls share one ``read_timeout`` budget."""
+
+    __slots__ = ("deadline", "delay", "name", "timeout")
+
+    def __init__(self, name: str, settings: Settings) -> None:
+        self.name = name
+        self.timeout = settings.read_timeout
+        self.deadline = time.monotonic() + settings.read_timeout
+        self.delay = POLL_FIRST
+
+    def next_wait(self) -> float:
+        """Seconds to pause before the next poll; :class:`APITimeoutError` once the budget is spent."""
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise APITimeoutError(
+                f"{self.name} had not finished the task after {self.timeout:g} s of polling "
+                f"(raise read_timeout to wait longer)"
+            )
+        wait = min(self.delay, remaining)
+        self.delay = min(self.delay * POLL_FACTOR, POLL_MAX)
+        return wait
+
+
+def _poll_plan(provider: Provider, call: HttpCall, body: Any) -> tuple[Polling, HttpCall] | None:
+    """The provider and the poll call when ``body`` only acknowledges an async task."""
+    if not isinstance(provider, Polling):
+        return None
+    poll = provider.poll_call(call, body)
+    return None if poll is None else (provider, poll)
 
 
 def _is_connect_failure(exc: Exception) -> bool:
@@ -302,7 +361,14 @@ class ChatClient:
         add = acc.add
         try:
             if not prepared.call.stream or _is_json_response(response):
-                for event in provider.parse_body(_json_body(prepared, response.read())):
+                body = _json_body(prepared, response.read())
+                plan = _poll_plan(provider, prepared.call, body)
+                if plan is None:
+                    events = provider.parse_body(body)
+                else:
+                    response.close()  # nothing more comes on this connection
+                    events = self._poll(prepared, plan)
+                for event in events:
                     add(event)
                     yield event
                 return
@@ -320,6 +386,22 @@ class ChatClient:
             raise _interrupted(prepared, exc, acc) from None
         finally:
             response.close()  # also on KeyboardInterrupt and early close: the connection is released
+
+    def _poll(self, submitted: _Prepared, plan: tuple[Polling, HttpCall]) -> list[Event]:
+        """Poll until the provider has the result of ``submitted``, within ``read_timeout``."""
+        poller, call = plan
+        prepared = _prepare(submitted.provider, call, submitted.settings)
+        clock = _PollClock(submitted.provider.display_name, submitted.settings)
+        while True:
+            time.sleep(clock.next_wait())
+            response = self._open(prepared)
+            try:
+                body = _json_body(prepared, response.read())
+            finally:
+                response.close()
+            events = poller.poll_result(submitted.call, body)
+            if events is not None:
+                return events
 
     def get_json(self, call: HttpCall, settings: Settings) -> Any:
         """A small GET such as ``/models`` or ``/user/balance``."""
@@ -437,7 +519,14 @@ class AsyncChatClient:
         add = acc.add
         try:
             if not prepared.call.stream or _is_json_response(response):
-                for event in provider.parse_body(_json_body(prepared, await response.aread())):
+                body = _json_body(prepared, await response.aread())
+                plan = _poll_plan(provider, prepared.call, body)
+                if plan is None:
+                    events = provider.parse_body(body)
+                else:
+                    await response.aclose()
+                    events = await self._poll(prepared, plan)
+                for event in events:
                     add(event)
                     yield event
                 return
@@ -455,6 +544,22 @@ class AsyncChatClient:
             raise _interrupted(prepared, exc, acc) from None
         finally:
             await response.aclose()
+
+    async def _poll(self, submitted: _Prepared, plan: tuple[Polling, HttpCall]) -> list[Event]:
+        """Async twin of :meth:`ChatClient._poll`."""
+        poller, call = plan
+        prepared = _prepare(submitted.provider, call, submitted.settings)
+        clock = _PollClock(submitted.provider.display_name, submitted.settings)
+        while True:
+            await asyncio.sleep(clock.next_wait())
+            response = await self._open(prepared)
+            try:
+                body = _json_body(prepared, await response.aread())
+            finally:
+                await response.aclose()
+            events = poller.poll_result(submitted.call, body)
+            if events is not None:
+                return events
 
     async def get_json(self, call: HttpCall, settings: Settings) -> Any:
         provider = get_provider(settings.provider)
@@ -506,6 +611,7 @@ __all__ = [
     "AsyncChatClient",
     "ChatClient",
     "Error",
+    "Polling",
     "StreamDecoder",
     "parse_retry_after",
     "retry_delay",

@@ -35,6 +35,7 @@ from .generation import realise
 from .replies import compose
 from .request import ChatRequest, parse_body, parse_chat_request
 from .responses import PlannedResponse, install_log_filter
+from .runware import runware_routes
 from .usage import PromptCache, prompt_tokens, usage_object
 from .wire import body_plan, is_simple, stream_plan
 
@@ -118,6 +119,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     routes = [Route(path, chat, methods=["POST"]) for path in _prefixed("/chat/completions")]
     routes += [Route(path, models, methods=["GET"]) for path in ("/models", "/v1/models")]
     routes.append(Route("/user/balance", balance, methods=["GET"]))
+    routes += runware_routes(state)  # Runware's task API at POST /v1
     app = Starlette(
         routes=routes,
         middleware=[Middleware(InFlight, state=state)],

@@ -21,6 +21,7 @@ _BUILTIN: dict[str, str] = {
     "deepseek": "deepseek_magic.providers.openai_compat:DEEPSEEK",
     "anyfast": "deepseek_magic.providers.openai_compat:ANYFAST",
     "evolink": "deepseek_magic.providers.openai_compat:EVOLINK",
+    "runware": "deepseek_magic.providers.runware:RUNWARE",
 }
 
 _cache: dict[str, Provider] = {}
