@@ -189,9 +189,10 @@ class DeepSeekMagics(Magics):
         json_mode: bool,
     ) -> None:
         from .errors import DeepSeekError, ReplyError, StreamInterrupted
+        from .events import Reply
 
-        view.start()
         try:
+            view.start()
             reply = session.ask(
                 text,
                 key=key,
@@ -202,9 +203,10 @@ class DeepSeekMagics(Magics):
             )
         except KeyboardInterrupt:
             turn = session.turn(key)
-            if turn is not None:
-                view.finish(turn.reply, "interrupted")
-                self.last_reply = turn.reply
+            # No turn yet: the interrupt came before any output (or before the request).
+            partial = turn.reply if turn is not None and turn.status == "interrupted" else Reply(interrupted=True)
+            view.finish(partial, "interrupted")
+            self.last_reply = partial
             raise
         except StreamInterrupted as exc:
             if exc.partial is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -23,15 +24,17 @@ def kernel() -> Iterator[Kernel]:
             yield k
 
 
-def has_reply_text(message: dict[str, Any]) -> bool:
-    if message["msg_type"] not in ("display_data", "update_display_data"):
+def streaming(message: dict[str, Any]) -> bool:
+    """Reasoning is flowing: the reasoning pane's live title counts at least one token."""
+    if message["msg_type"] != "comm_msg":
         return False
-    return "Thinking" in message["content"]["data"].get("text/markdown", "")
+    titles = message["content"].get("data", {}).get("state", {}).get("titles") or [""]
+    return bool(re.match(r"Thinking… [1-9]", str(titles[0])))
 
 
 def test_interrupt_mid_stream_keeps_the_partial_and_the_kernel_answers_next(kernel: Kernel) -> None:
     execution = kernel.send("%%deepseek\nTell me a long story about a lighthouse keeper.", cell_id="story")
-    kernel.wait_for_iopub(execution, has_reply_text, timeout=30)
+    kernel.wait_for_iopub(execution, streaming, timeout=30)
     interrupted_at = time.monotonic()
     kernel.manager.interrupt_kernel()
     kernel.finish(execution, timeout=30)
@@ -40,7 +43,9 @@ def test_interrupt_mid_stream_keeps_the_partial_and_the_kernel_answers_next(kern
     assert execution.reply is not None and execution.reply["content"]["ename"] == "KeyboardInterrupt"
     assert stopped_after < 1.5, f"the stream stopped {stopped_after:.2f} s after the interrupt"
     updates = [m for m in execution.iopub if m["msg_type"] == "update_display_data"]
-    assert "interrupted" in updates[-1]["content"]["data"]["text/markdown"]
+    final = updates[-1]["content"]["data"]
+    assert "interrupted" in final["text/markdown"] and "interrupted" in final["text/html"]
+    assert "application/vnd.jupyter.widget-view+json" not in final, "the live widget was replaced by a static copy"
 
     check = kernel.run(
         "t = get_ipython().magics_manager.registry['DeepSeekMagics'].get_session().turn('cell-story')\n"

@@ -433,3 +433,16 @@ def test_chat_shares_the_session_with_cells(ip: TestingShell, emulator: Any) -> 
     ask(ip, "", "Which word?", cell_id="after-chat")
     users = [m["content"] for m in last_body(emulator)["messages"] if m["role"] == "user"]
     assert users == ["Remember the word lighthouse.", "Which word?"]
+
+
+def test_an_interrupt_before_any_output_still_leaves_a_static_interrupted_reply(
+    ip: TestingShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("deepseek_magic.ui.choose.in_kernel", lambda shell: True)
+    monkeypatch.setattr("deepseek_magic.session.Session.ask", interrupted)
+    with capture_output() as captured, pytest.raises(KeyboardInterrupt):
+        ip.run_cell("%%deepseek --view text\nHello")
+    assert "interrupted" in captured.outputs[-1].data["text/markdown"]

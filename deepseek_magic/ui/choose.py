@@ -19,12 +19,28 @@ def in_kernel(shell: Any) -> bool:
     return type(shell).__name__ == "ZMQInteractiveShell" or "ipykernel" in type(shell).__module__
 
 
+def widgets_available() -> bool:
+    """ipywidgets importable (it is a dependency, but a trimmed environment may lack it)."""
+    from importlib.util import find_spec
+
+    return find_spec("ipywidgets") is not None
+
+
 def choose_view(preference: str, shell: Any, header: ReplyHeader) -> ReplyView:
-    """A view for ``preference`` (auto, widget or text) in ``shell``."""
+    """A view for ``preference`` (auto, widget or text) in ``shell``.
+
+    A terminal always gets incremental text (it cannot show widgets or
+    replace a display); in a kernel, ``text`` is the display-handle Markdown
+    path and ``auto``/``widget`` the widget view.
+    """
     if not in_kernel(shell):
         from .terminal_view import TerminalView
 
         return TerminalView(header)
+    if preference != "text" and widgets_available():
+        from .widget_view import WidgetReplyView
+
+        return WidgetReplyView(header)
     from .display_view import DisplayHandleView
 
     return DisplayHandleView(header)
