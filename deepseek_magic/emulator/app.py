@@ -31,7 +31,8 @@ from .chunks import Meta, completion_body, stream_chunks
 from .config import EmulatorConfig
 from .errors import ApiError, auth_error, concurrency_error, envelope
 from .faults import NO_FAULT, Fault, fault_error, parse_fault
-from .generation import realise
+from .flavours import DEEPSEEK, Flavour, flavour_for, reseller_paths
+from .generation import Choice, realise
 from .replies import compose
 from .request import ChatRequest, parse_body, parse_chat_request
 from .responses import PlannedResponse, install_log_filter
@@ -117,7 +118,8 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         return _json({"is_available": True, "balance_infos": [info]})
 
     routes = [Route(path, chat, methods=["POST"]) for path in _prefixed("/chat/completions")]
-    routes += [Route(path, models, methods=["GET"]) for path in ("/models", "/v1/models")]
+    routes += [Route(path, chat, methods=["POST"]) for path in reseller_paths("/chat/completions")]
+    routes += [Route(path, models, methods=["GET"]) for path in ("/models", "/v1/models", *reseller_paths("/models"))]
     routes.append(Route("/user/balance", balance, methods=["GET"]))
     routes += runware_routes(state)  # Runware's task API at POST /v1
     app = Starlette(
@@ -219,16 +221,19 @@ async def _chat(state: EmulatorState, request: Request) -> Response:
         if syntax_error is not None:
             raise syntax_error
         chat_request = parse_chat_request(body, beta=request.url.path.startswith("/beta/"))
+        flavour = flavour_for(request.url.path)
         # Composing and counting a multi-megabyte prompt takes a while: keep it off the event loop
         # so other streams keep flowing.
-        return await anyio.to_thread.run_sync(_reply, state, chat_request, fault)
+        return await anyio.to_thread.run_sync(_reply, state, chat_request, fault, flavour)
     except ApiError as error:
         if fault.retry_after is not None:
             error.headers.setdefault("Retry-After", fault.retry_after)
         return _error_response(error)
 
 
-def _reply(state: EmulatorState, chat_request: ChatRequest, fault: Fault = NO_FAULT) -> Response:
+def _reply(
+    state: EmulatorState, chat_request: ChatRequest, fault: Fault = NO_FAULT, flavour: Flavour = DEEPSEEK
+) -> Response:
     config = state.config
     seed = _seed(chat_request.body)
     choices = [
@@ -250,6 +255,7 @@ def _reply(state: EmulatorState, chat_request: ChatRequest, fault: Fault = NO_FA
         reasoning=sum(c.reasoning_tokens for c in choices),
         thinking=chat_request.thinking,
     )
+    stops = {c.index: _matched_stop(chat_request, c, seed) for c in choices} if flavour.matched_stop else {}
     meta = Meta(
         id=str(uuid.uuid4()),
         created=int(time.time()),
@@ -263,11 +269,12 @@ def _reply(state: EmulatorState, chat_request: ChatRequest, fault: Fault = NO_FA
     if fault.retry_after is not None:
         headers["Retry-After"] = fault.retry_after
     if chat_request.stream:
-        plan = stream_plan(stream_chunks(meta, choices, usage), config, fault)
+        chunks = [flavour.chunk(chunk, stops) for chunk in stream_chunks(meta, choices, usage)]
+        plan = stream_plan(chunks, config, fault)
         headers["cache-control"] = "no-cache"
         media = "text/event-stream; charset=utf-8"
     else:
-        body = json.dumps(completion_body(meta, choices, usage), ensure_ascii=False).encode()
+        body = json.dumps(flavour.chunk(completion_body(meta, choices, usage), stops), ensure_ascii=False).encode()
         plan = body_plan(body, usage["completion_tokens"], config, fault)
         media = "application/json"
         if is_simple(plan):
@@ -275,6 +282,15 @@ def _reply(state: EmulatorState, chat_request: ChatRequest, fault: Fault = NO_FA
     return PlannedResponse(
         plan, headers=headers, media_type=media, deadline=config.max_response_seconds, closing=state.closing
     )
+
+
+def _matched_stop(chat_request: ChatRequest, choice: Choice, seed: int) -> str | None:
+    """The stop sequence that ended ``choice``, if one did (Anyfast reports it)."""
+    if choice.finish_reason != "stop" or not chat_request.stop:
+        return None
+    whole = compose(chat_request, random.Random(seed + choice.index)).content
+    rest = whole[len(choice.content) :]
+    return next((stop for stop in chat_request.stop if rest.startswith(stop)), None)
 
 
 def _seed(body: dict[str, Any]) -> int:
