@@ -140,7 +140,7 @@ class DeepSeekMagics(Magics):
     @argument("-t", "--temperature", type=float, help="0–2; no effect in thinking mode.")
     @argument("--top-p", type=float, help="0–1.")
     @argument("--max-tokens", type=int, help="1–384000; reasoning counts towards it.")
-    @argument("--stop", action="append", help="Stop sequence (repeatable, at most 16).")
+    @argument("--stop", action="append", help="Stop sequence (repeatable, at most 16; \\n and \\t understood).")
     @argument("--seed", type=int, help="Sampling seed, where the provider honours it.")
     @argument("--json", action="store_true", help="JSON mode: the reply is parsed into Python data.")
     @argument("--schema", help="Validate JSON against a pydantic model or JSON-schema dict named in the namespace.")
@@ -154,6 +154,13 @@ class DeepSeekMagics(Magics):
     @argument("--view", choices=["auto", "widget", "text"], help="How to show the reply.")
     @argument("--over", help="A DataFrame or list: run the cell once per row (the cell is the template).")
     @argument("--raw", action="store_true", help="Send the cell exactly as typed: no {name} interpolation.")
+    @argument("-n", "--choices", type=int, help="Ask for N alternative replies (Evolink: 1–8); --out stores a list.")
+    @argument("--logprobs", type=int, metavar="K", help="Show token log-probabilities with the top K alternatives.")
+    @argument("--user-id", help="DeepSeek/Anyfast user_id (Evolink: user) for isolation and caching.")
+    @argument("--prefix", help="Continue this assistant text (DeepSeek chat prefix completion, beta; \\n understood).")
+    @argument(
+        "--strict", action="store_true", help="Strict function tools (DeepSeek beta): arguments follow the schema."
+    )
     @no_var_expand
     @cell_magic
     def deepseek(self, line: str, cell: str) -> None:
@@ -223,7 +230,7 @@ class DeepSeekMagics(Magics):
         view.finish(reply)
         self.last_reply = reply
         if out:
-            self.user_ns[out] = reply.data if json_mode else reply.content
+            self.user_ns[out] = stored_value(reply, json_mode)
 
     def _fresh(self, session: Session, *, keep: bool) -> Session:
         """``--new``: an empty session (for a dry run, a throwaway copy)."""
@@ -280,7 +287,18 @@ class DeepSeekMagics(Magics):
             if value is not None:
                 options[name] = value
         if args.stop:
-            options["stop"] = args.stop
+            options["stop"] = [unescape(stop) for stop in args.stop]
+        if args.choices is not None:
+            options["n"] = args.choices
+        if args.logprobs is not None:
+            options["logprobs"] = True
+            options["top_logprobs"] = args.logprobs
+        if args.user_id is not None:
+            options["user_id"] = args.user_id
+        if args.prefix is not None:
+            options["prefix"] = unescape(args.prefix)
+        if args.strict:
+            options["strict_tools"] = True
         if args.no_stream:
             options["stream"] = False
         if args.system is not None:
@@ -343,6 +361,18 @@ class DeepSeekMagics(Magics):
         from .commands import run_subcommand
 
         return run_subcommand(self, line)
+
+
+def unescape(value: str) -> str:
+    """``\\n`` and ``\\t`` typed in an option become a newline and a tab (``--stop "\\n\\n"``)."""
+    return re.sub(r"\\(n|t|\\)", lambda m: {"n": "\n", "t": "\t", "\\": "\\"}[m.group(1)], value)
+
+
+def stored_value(reply: Reply, json_mode: bool) -> Any:
+    """What ``--out`` stores: the text, or the parsed data; a list when several choices came back."""
+    if len(reply.choices) > 1:
+        return [choice.data if json_mode else choice.content for choice in reply.choices]
+    return reply.data if json_mode else reply.content
 
 
 def parser_tokens(line: str) -> list[str]:

@@ -135,8 +135,11 @@ class Exchange:
         tool_choice: str | dict[str, Any] | None = None,
         max_rounds: int = DEFAULT_ROUNDS,
         on_tool: ToolCallback | None = None,
+        prefix: str | None = None,
+        strict_tools: bool = False,
     ) -> None:
         self.session = session
+        self.prefix = prefix
         self.text = text
         self.key = key
         self.system = system
@@ -146,6 +149,8 @@ class Exchange:
         self.toolbox = ToolBox(callables, rounds=max_rounds) if callables else None
         schemas = [t for t in tools or () if not callable(t)]
         self.tools = [*schemas, *(self.toolbox.schemas() if self.toolbox else [])] or None
+        if strict_tools and self.tools:
+            self.tools = [strict(tool) for tool in self.tools]
         self.tool_choice = tool_choice
         self.on_tool = on_tool
         self.messages = self._messages()
@@ -168,6 +173,9 @@ class Exchange:
         for turn in history:
             messages.extend(turn.messages())
         messages.append({"role": "user", "content": self.text})
+        if self.prefix is not None:
+            # DeepSeek continues this assistant text (beta base); the reply holds only the continuation.
+            messages.append({"role": "assistant", "content": self.prefix, "prefix": True})
         if self.settings.json_mode:
             from .structured import json_instruction, mentions_json
 
@@ -187,6 +195,8 @@ class Exchange:
             reply.usage = self.session.prices.priced(self.settings.provider, self.settings.model, reply.usage)
         self._usage = reply.usage if self._usage is None or reply.usage is None else self._usage + reply.usage
         reply.usage = self._usage
+        if self.prefix is not None and not reply.tool_calls:
+            reply.content = self.prefix + reply.content  # the whole assistant text, as the user sees it
         self.reply = reply
         if self.toolbox is not None and reply.tool_calls:
             self._run_tools(reply)
@@ -263,6 +273,20 @@ class Exchange:
             status=status,
             intermediate=list(self.intermediate),
         )
+
+
+def strict(tool: dict[str, Any]) -> dict[str, Any]:
+    """A function tool marked ``strict`` (DeepSeek beta): the server enforces its schema.
+
+    Strict mode wants every property required and no extra properties, so the
+    schema is tightened accordingly.
+    """
+    function = dict(tool.get("function") or {})
+    parameters = dict(function.get("parameters") or {"type": "object", "properties": {}})
+    parameters["required"] = list((parameters.get("properties") or {}).keys())
+    parameters["additionalProperties"] = False
+    function.update(strict=True, parameters=parameters)
+    return {**tool, "function": function}
 
 
 class Session:
@@ -382,6 +406,8 @@ class Session:
         tool_choice: str | dict[str, Any] | None = None,
         max_rounds: int = DEFAULT_ROUNDS,
         on_tool: ToolCallback | None = None,
+        prefix: str | None = None,
+        strict_tools: bool = False,
         **options: Any,
     ) -> Exchange:
         """Plan one ask without sending anything (``--dry-run`` shows its first request)."""
@@ -400,6 +426,8 @@ class Session:
             tool_choice=tool_choice,
             max_rounds=max_rounds,
             on_tool=on_tool,
+            prefix=prefix,
+            strict_tools=strict_tools,
         )
 
     def ask(

@@ -446,3 +446,40 @@ def test_an_interrupt_before_any_output_still_leaves_a_static_interrupted_reply(
     with capture_output() as captured, pytest.raises(KeyboardInterrupt):
         ip.run_cell("%%deepseek --view text\nHello")
     assert "interrupted" in captured.outputs[-1].data["text/markdown"]
+
+
+# --------------------------------------------------------- provider features from cells
+
+
+def test_choices_logprobs_and_user_id_through_a_cell(
+    ip: TestingShell, emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEEPSEEK_PROVIDER", "evolink")
+    monkeypatch.setenv("EVOLINK_API_KEY", KEY)
+    monkeypatch.setenv("DEEPSEEK_BASE_URL", f"{emulator.base_url}/evolink/v1")
+    monkeypatch.setattr("deepseek_magic.ui.choose.in_kernel", lambda shell: True)
+    with capture_output() as captured:
+        ip.run_cell("%%deepseek --view text --no-think -n 3 --logprobs 2 --user-id team-a --out taglines\nTaglines?")
+    body = last_body(emulator)
+    assert body["n"] == 3 and body["top_logprobs"] == 2 and body["user"] == "team-a"
+    final = captured.outputs[-1].data["text/markdown"]
+    assert "**Choice 3**" in final and "Log-probabilities" in final
+    assert isinstance(ip.user_ns["taglines"], list) and len(ip.user_ns["taglines"]) == 3
+
+
+def test_prefix_completion_uses_the_beta_base(ip: TestingShell, emulator: Any) -> None:
+    ask(ip, "--prefix '```python\\n' --stop '```' --out code", "Write a hello world.")
+    request = [r for r in emulator.requests if r.path.endswith("/chat/completions")][-1]
+    assert request.path == "/beta/chat/completions"
+    assert request.body["messages"][-1] == {"role": "assistant", "content": "```python\n", "prefix": True}
+    assert ip.user_ns["code"].startswith("```python\n")
+
+
+def test_strict_tools_use_the_beta_base(ip: TestingShell, emulator: Any) -> None:
+    ip.run_cell("def lookup(term: str, limit: int = 3) -> str:\n    '''Look a term up.'''\n    return term\n")
+    ask(ip, "--tools lookup --strict --no-think", "Use lookup for the word ocean.")
+    requests = [r for r in emulator.requests if r.path.endswith("/chat/completions")]
+    assert requests[-1].path == "/beta/chat/completions"
+    function = requests[-1].body["tools"][0]["function"]
+    assert function["strict"] is True and function["parameters"]["required"] == ["term", "limit"]
+    assert function["parameters"]["additionalProperties"] is False

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..events import Reply
 from ..tools import ToolResult
@@ -109,12 +110,19 @@ def to_markdown(
         lines.append(f"<details><summary>{html.escape(summary)}</summary>\n\n{body}\n\n</details>\n")
     if trace:
         lines.append(tool_trace_markdown(trace))
-    if reply.content:
+    if len(reply.choices) > 1:
+        for number, choice in enumerate(reply.choices, 1):
+            lines.append(
+                f"**Choice {number}** <sub>{html.escape(choice.finish_reason or '')}</sub>\n\n{choice.content}\n"
+            )
+    elif reply.content:
         lines.append(reply.content + "\n")
     elif live:
         lines.append("*…*\n")
     for call in reply.tool_calls:
         lines.append(f"`{call.name}({html.escape(call.arguments)})`\n")
+    if reply.logprobs and not live:
+        lines.append(logprobs_markdown(reply.logprobs))
     if reply.error:
         lines.append(f"**Error:** {html.escape(reply.error)}\n")
     for warning in reply.warnings:
@@ -124,6 +132,22 @@ def to_markdown(
         if footer:
             lines.append(f"<sub>{html.escape(footer)}</sub>")
     return "\n".join(lines)
+
+
+def logprobs_markdown(logprobs: dict[str, list[dict[str, Any]]], limit: int = 60) -> str:
+    """A folded table of the first tokens with their log-probabilities and top alternatives."""
+    tokens = logprobs.get("content") or []
+    rows = []
+    for entry in tokens[:limit]:
+        alternatives = ", ".join(
+            f"{html.escape(repr(alt.get('token', '')))} {float(alt.get('logprob', 0.0)):.2f}"
+            for alt in (entry.get("top_logprobs") or [])[1:4]
+        )
+        token = html.escape(repr(entry.get("token", "")))
+        rows.append(f"<tr><td>{token}</td><td>{float(entry.get('logprob', 0.0)):.3f}</td><td>{alternatives}</td></tr>")
+    more = f" (first {limit} of {len(tokens)})" if len(tokens) > limit else ""
+    table = "<table><tr><th>token</th><th>logprob</th><th>alternatives</th></tr>" + "".join(rows) + "</table>"
+    return f"<details><summary>Log-probabilities{more}</summary>\n\n{table}\n\n</details>\n"
 
 
 def tool_trace_markdown(trace: Sequence[ToolResult]) -> str:
@@ -191,8 +215,13 @@ def to_html(
     if reply.reasoning:
         summary = html.escape(reasoning_summary(reply, progress))
         parts.append(f"<details><summary>{summary}</summary>{escape_text(reply.reasoning, breaks=True)}</details>")
-    if reply.content:
+    if len(reply.choices) > 1:
+        for number, choice in enumerate(reply.choices, 1):
+            parts.append(f"<p><b>Choice {number}</b></p>{markdown_to_html(choice.content)}")
+    elif reply.content:
         parts.append(markdown_to_html(reply.content))
+    if reply.logprobs:
+        parts.append(logprobs_markdown(reply.logprobs).replace("\n\n", ""))
     if reply.tool_calls:
         calls = "".join(
             f"<pre>{html.escape(call.name)}({html.escape(call.arguments)})</pre>" for call in reply.tool_calls
