@@ -91,3 +91,12 @@ def test_models_listed_through_the_reseller_route(emulator: Any) -> None:
         assert "deepseek-v4-pro" in client.models(settings(emulator, "anyfast"))
         with pytest.raises(ConfigError, match="no balance endpoint"):
             client.balance(Settings.build(provider="anyfast", api_key="k"))
+
+
+def test_matched_stop_and_capacity_finish_are_shown_in_the_footer() -> None:
+    from deepseek_magic.events import Reply
+    from deepseek_magic.ui.static import footer_text
+
+    assert "at stop '.'" in footer_text(Reply(content="x", finish_reason="stop", matched_stop="."), None)
+    capacity = footer_text(Reply(content="par", finish_reason="insufficient_system_resource"), None)
+    assert "ran out of capacity" in capacity

@@ -80,6 +80,8 @@ def footer_text(reply: Reply, progress: ReplyProgress | None, status: str = "com
             parts.append(f"{speed:.0f} tok/s")
     if reply.finish_reason:
         parts.append(reply.finish_reason)
+    if reply.matched_stop is not None:
+        parts.append(f"at stop {reply.matched_stop!r}")
     parts.extend(badges(reply, status))
     return " · ".join(parts)
 
