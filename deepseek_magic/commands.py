@@ -68,7 +68,7 @@ def show(markdown: str, plain: str) -> None:
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, str]:
     """A Markdown table and an aligned plain-text one."""
     cells = [[str(value) for value in row] for row in rows]
-    escape = lambda text: text.replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    escape = lambda text: text.replace("|", "\\|").replace("$", "\\$").replace("\n", " ")  # noqa: E731
     markdown = "| " + " | ".join(headers) + " |\n|" + "---|" * len(headers) + "\n"
     markdown += "".join("| " + " | ".join(escape(c) for c in row) + " |\n" for row in cells)
     widths = [max(len(h), *(len(row[i]) for row in cells)) if cells else len(h) for i, h in enumerate(headers)]
@@ -249,7 +249,9 @@ def settings_form(magics: DeepSeekMagics, words: list[str]) -> Any:
 
     form = SettingsForm(magics.settings, magics.client, cache_enabled=magics.cache_enabled)
     form.on_cache_change = lambda enabled: setattr(magics, "cache_enabled", enabled)
-    display(form.widget)
+    handle = display(form.widget, display_id=True)
+    if handle is not None:
+        form.on_done = lambda text: handle.update({"text/plain": text, "text/markdown": f"*{text}*"}, raw=True)
     magics.last_form = form
     return None
 

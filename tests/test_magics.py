@@ -483,3 +483,23 @@ def test_strict_tools_use_the_beta_base(ip: TestingShell, emulator: Any) -> None
     function = requests[-1].body["tools"][0]["function"]
     assert function["strict"] is True and function["parameters"]["required"] == ["term", "limit"]
     assert function["parameters"]["additionalProperties"] is False
+
+
+def test_settings_form_done_leaves_a_static_summary(ip: TestingShell) -> None:
+    with capture_output() as captured:
+        ip.run_line_magic("deepseek", "settings")
+        form = magics(ip).last_form
+        form.set_key("sk-emulator-secret-zz")
+        text = form.done()
+    assert "key set" in text and "sk-emulator" not in text
+    assert all(child.comm is None for child in [form.widget, form.provider, form.done_button])
+    final = captured.outputs[-1].data
+    assert final["text/plain"] == text and "application/vnd.jupyter.widget-view+json" not in final
+
+
+def test_usage_table_escapes_dollars_for_markdown(ip: TestingShell) -> None:
+    ask(ip, "", "hello")
+    with capture_output() as captured:
+        ip.run_line_magic("deepseek", "usage")
+    markdown = captured.outputs[-1].data["text/markdown"]
+    assert "\\$" in markdown and " $0" not in markdown

@@ -173,6 +173,11 @@ class SettingsForm:
         self.clear_key_button = widgets.Button(description="Forget key", tooltip="Drop the key set here")
         self.refresh_button = widgets.Button(description="Refresh models", icon="refresh")
         self.test_button = widgets.Button(description="Test connection", icon="plug", button_style="info")
+        self.done_button = widgets.Button(
+            description="Done", icon="check", tooltip="Close the form and leave a summary (saved notebooks show it)"
+        )
+        #: Called by :meth:`done` with the summary text, after the widgets are closed.
+        self.on_done: Callable[[str], None] | None = None
         self.status = widgets.Label()
         self.connection = widgets.HTML()
 
@@ -189,7 +194,7 @@ class SettingsForm:
                 self._top_p.box,
                 self._max_tokens.box,
                 widgets.HBox([self.json_mode, self.stream, self.cache]),
-                widgets.HBox([self.refresh_button, self.test_button]),
+                widgets.HBox([self.refresh_button, self.test_button, self.done_button]),
                 self.status,
                 self.connection,
             ]
@@ -276,6 +281,29 @@ class SettingsForm:
         self.clear_key_button.on_click(lambda _: self.forget_key())
         self.refresh_button.on_click(lambda _: self.refresh_models())
         self.test_button.on_click(lambda _: self.test_connection())
+        self.done_button.on_click(lambda _: self.done())
+
+    def summary(self) -> str:
+        """The settings in one line (never the key: only whether one is set)."""
+        s = self.settings
+        thinking = {None: "default", True: "on", False: "off"}[s.thinking]
+        key = "key set" if s.resolved_api_key() else "no key"
+        parts = [s.provider, s.model, f"thinking {thinking}", f"effort {s.effort or 'default'}", key]
+        return "DeepSeek settings: " + " · ".join(parts)
+
+    def done(self) -> str:
+        """Close every widget of the form and hand its summary to :attr:`on_done`.
+
+        A live widget saved in a notebook shows "Error displaying widget"
+        after reopening (no kernel, no widget state); a closed one is replaced
+        by the static summary, which reads fine anywhere.
+        """
+        text = self.summary()
+        for child in _all_widgets(self.widget):
+            child.close()
+        if self.on_done is not None:
+            self.on_done(text)
+        return text
 
     def _apply(self, **changes: Any) -> bool:
         """Write ``changes`` into the Settings; on refusal say why and show the old values again."""
@@ -407,6 +435,23 @@ class _Busy:
     def __exit__(self, *exc_info: object) -> None:
         self.form.refresh_button.disabled = self.form.test_button.disabled = False
         self.form.status.value = ""
+
+
+def _all_widgets(root: Any) -> list[Any]:
+    """``root`` and every widget inside it (children, and each widget's layout/style models)."""
+    found: list[Any] = []
+    stack = [root]
+    while stack:
+        widget = stack.pop()
+        if widget in found:
+            continue
+        found.append(widget)
+        stack.extend(getattr(widget, "children", ()) or ())
+        for part in ("layout", "style"):
+            model = getattr(widget, part, None)
+            if isinstance(model, widgets.Widget):
+                stack.append(model)
+    return found
 
 
 def describe_balance(balance: Any) -> str:
