@@ -32,6 +32,7 @@ HELP = """\
 %deepseek models                models the provider offers to your key
 %deepseek balance               account balance (DeepSeek)
 %deepseek config [KEY=VALUE …]  show or change settings (not the key: use the environment)
+%deepseek cache [clear]         how many replies are cached; clear empties the cache
 %deepseek save PATH [-s NAME]   write a session to a JSON file
 %deepseek load PATH [-s NAME]   read a session back
 %deepseek help                  this text; %%deepseek? documents every cell option"""
@@ -271,6 +272,20 @@ def chat(magics: DeepSeekMagics, words: list[str]) -> Any:
     return None
 
 
+def cache(magics: DeepSeekMagics, words: list[str]) -> None:
+    """``cache``: size and place of the reply cache; ``cache clear`` empties it."""
+    from .cache import default_cache
+
+    store = default_cache()
+    if words == ["clear"]:
+        print(f"Reply cache cleared: {store.clear():,} replies removed.")
+    elif not words:
+        state = "on" if magics.cache and magics.cache_enabled else "off"
+        print(f"Reply cache ({state}): {len(store):,} replies in {store.path}")
+    else:
+        raise UsageError("cache takes nothing or 'clear'")
+
+
 def show_dry_run(session: Session, call: HttpCall) -> None:
     """The exact request, key masked, as JSON; nothing is sent."""
     from .errors import mask
@@ -297,6 +312,7 @@ HANDLERS: dict[str, Handler] = {
     "models": list_models,
     "balance": show_balance,
     "config": configure,
+    "cache": cache,
     "save": save,
     "load": load,
 }

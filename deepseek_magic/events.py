@@ -10,7 +10,7 @@ Events carry the ``choice`` index so that providers returning several choices
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
@@ -371,5 +371,6 @@ class Accumulator:
         if self.error is not None:
             main.error = self.error.message
         if len(replies) > 1:
-            main.choices = replies
+            # A copy of choice 0, not ``main`` itself: a reply must not contain itself (to_dict would recurse).
+            main.choices = [replace(main), *replies[1:]]
         return main

@@ -54,6 +54,10 @@ class DeepSeekMagics(Magics):
     view = Enum(["auto", "widget", "text"], default_value="auto", help="How replies are shown.").tag(config=True)
     session = Unicode("default", help="The session cells use unless -s NAME is given.").tag(config=True)
     interpolation_budget = Int(4000, help="Characters each interpolated non-string value may take.").tag(config=True)
+    batch_confirm_above = Float(
+        1.0, allow_none=True, help="USD: a --over batch estimated above this needs --confirm (None: never ask)."
+    ).tag(config=True)
+    cache = Bool(True, help="Answer identical cell re-runs and batch rows from the reply cache.").tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -161,14 +165,17 @@ class DeepSeekMagics(Magics):
     @argument(
         "--strict", action="store_true", help="Strict function tools (DeepSeek beta): arguments follow the schema."
     )
+    @argument("--concurrency", type=int, default=16, help="With --over: requests in flight at once (default 16).")
+    @argument("--confirm", action="store_true", help="With --over: go ahead although the cost estimate is high.")
     @no_var_expand
     @cell_magic
     def deepseek(self, line: str, cell: str) -> None:
         """Ask DeepSeek: the cell body is the user message; ``{name}`` inserts a variable."""
         args = self._parse(line)
-        text = self._prompt(cell, raw=args.raw)
         if args.over:
-            raise UsageError("--over is not available in this version yet")
+            self._run_batch(args, cell)
+            return
+        text = self._prompt(cell, raw=args.raw)
         session = self.get_session(args.session)
         key = self.cell_key()
         options = self._options(args)
@@ -182,7 +189,8 @@ class DeepSeekMagics(Magics):
         except ValueError as exc:  # ConfigError, schema lookup problems
             raise UsageError(str(exc)) from None
         view = self._view(args.view, exchange.settings, session.name)
-        self._run(session, text, key, options, view, out=args.out, json_mode=exchange.settings.json_mode)
+        cache = self.reply_cache(args.no_cache)
+        self._run(session, text, key, options, view, out=args.out, json_mode=exchange.settings.json_mode, cache=cache)
 
     def _run(
         self,
@@ -194,6 +202,7 @@ class DeepSeekMagics(Magics):
         *,
         out: str | None,
         json_mode: bool,
+        cache: Any = None,
     ) -> None:
         from .errors import DeepSeekError, ReplyError, StreamInterrupted
         from .events import Reply
@@ -206,6 +215,7 @@ class DeepSeekMagics(Magics):
                 on_event=view.on_event,
                 on_retry=view.on_retry,
                 on_tool=getattr(view, "on_tool_result", None),
+                cache=cache,
                 **options,
             )
         except KeyboardInterrupt:
@@ -231,6 +241,49 @@ class DeepSeekMagics(Magics):
         self.last_reply = reply
         if out:
             self.user_ns[out] = stored_value(reply, json_mode)
+
+    def reply_cache(self, refused: bool = False) -> Any:
+        """The shared reply cache, or ``None`` when switched off (config, form or ``--no-cache``)."""
+        if refused or not (self.cache and self.cache_enabled):
+            return None
+        from .cache import default_cache
+
+        return default_cache()
+
+    def _run_batch(self, args: Any, template: str) -> None:
+        """``--over NAME``: the cell is a per-row template; the result is a DataFrame."""
+        from IPython.display import display
+
+        from .batch import run_batch
+        from .ui.batch_progress import make_progress
+
+        if not template.strip():
+            raise UsageError("the cell is empty: write the per-row template below %%deepseek --over")
+        if args.over not in self.user_ns:
+            raise UsageError(f"--over: there is no {args.over!r} in the namespace")
+        if args.dry_run or args.tools or args.prefix is not None:
+            raise UsageError("--over cannot be combined with --dry-run, --tools or --prefix")
+        options = self._options(args)
+        session = self.get_session(args.session)
+        try:
+            frame = run_batch(
+                session,
+                self.user_ns[args.over],
+                template.strip("\n"),
+                concurrency=args.concurrency,
+                cache=self.reply_cache(args.no_cache),
+                progress=make_progress(self.shell),
+                confirm_above=self.batch_confirm_above,
+                confirmed=args.confirm,
+                namespace=self.user_ns,
+                **options,
+            )
+        except ValueError as exc:  # ConfigError and friends: one line, nothing sent
+            raise UsageError(str(exc)) from None
+        if args.out:
+            self.user_ns[args.out] = frame
+        else:
+            display(frame)
 
     def _fresh(self, session: Session, *, keep: bool) -> Session:
         """``--new``: an empty session (for a dry run, a throwaway copy)."""

@@ -22,9 +22,9 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .client import AsyncChatClient, ChatClient, EventCallback
 from .config import Settings
@@ -33,6 +33,9 @@ from .events import Accumulator, Reply, Usage
 from .pricing import PRICES, PriceTable
 from .providers import ChatRequest, HttpCall
 from .tools import DEFAULT_ROUNDS, ToolBox, ToolResult
+
+if TYPE_CHECKING:
+    from .cache import ReplyCache
 
 TurnStatus = Literal["complete", "partial", "interrupted"]
 SESSION_FILE_VERSION = 1
@@ -183,6 +186,11 @@ class Exchange:
                 messages.insert(0, {"role": "system", "content": json_instruction(self.schema)})
         return messages
 
+    @property
+    def next_is_final(self) -> bool:
+        """True when no further request is planned (the last reply is the answer)."""
+        return self._pending is None
+
     def next_request(self) -> ChatRequest | None:
         """The request to send now, or ``None`` when the exchange is over."""
         request, self._pending = self._pending, None
@@ -191,6 +199,8 @@ class Exchange:
     def accept(self, reply: Reply) -> None:
         """Take a finished reply; may schedule one more request (JSON retry)."""
         self._attempts += 1
+        if reply.cached and reply.usage is not None:
+            reply.usage = replace(reply.usage, cost=0.0)  # a cached answer costs nothing again
         if reply.usage is not None:
             reply.usage = self.session.prices.priced(self.settings.provider, self.settings.model, reply.usage)
         self._usage = reply.usage if self._usage is None or reply.usage is None else self._usage + reply.usage
@@ -273,6 +283,12 @@ class Exchange:
             status=status,
             intermediate=list(self.intermediate),
         )
+
+
+def _cache_key(request: ChatRequest) -> str:
+    from .cache import cache_key
+
+    return cache_key(request)
 
 
 def strict(tool: dict[str, Any]) -> dict[str, Any]:
@@ -430,6 +446,18 @@ class Session:
             strict_tools=strict_tools,
         )
 
+    def batch(self, rows: Any, template: str, **options: Any) -> Any:
+        """Ask ``template`` once per row (``{column}`` interpolated); a DataFrame in input order.
+
+        Rows are not added to the conversation. Options: ``json``, ``schema``,
+        ``concurrency`` (16), ``cache`` (a :class:`~deepseek_magic.cache.ReplyCache`),
+        ``progress``, ``confirm_above``/``confirmed`` (a cost threshold in USD),
+        ``namespace``, and Settings fields. See :func:`deepseek_magic.batch.run_batch`.
+        """
+        from .batch import run_batch
+
+        return run_batch(self, rows, template, **options)
+
     def ask(
         self,
         text: str,
@@ -437,6 +465,7 @@ class Session:
         on_event: EventCallback | None = None,
         on_retry: RetryCallback | None = None,
         accumulator: Accumulator | None = None,
+        cache: ReplyCache | None = None,
         **options: Any,
     ) -> Reply:
         """Send ``text`` with this session's history and return the reply.
@@ -445,13 +474,22 @@ class Session:
         …) plus ``key``, ``system``, ``json``, ``schema``, ``tools`` (Python
         callables run in a loop until the model answers, at most
         ``max_rounds`` rounds; JSON tool schemas are passed through),
-        ``tool_choice`` and ``on_tool`` (called with each tool result). On
-        ``KeyboardInterrupt`` the partial reply is kept as an interrupted
-        turn and the interrupt is re-raised.
+        ``tool_choice`` and ``on_tool`` (called with each tool result). With a
+        ``cache``, an identical request (same conversation and parameters) is
+        answered from it, marked ``cached``; tool loops are never cached (the
+        tools would not run). On ``KeyboardInterrupt`` the partial reply is
+        kept as an interrupted turn and the interrupt is re-raised.
         """
         exchange = self.exchange(text, **options)
         client = self.client
+        if exchange.toolbox is not None:
+            cache = None
         while (request := exchange.next_request()) is not None:
+            key = _cache_key(request) if cache is not None else None
+            hit = cache.get(key) if cache is not None and key is not None else None
+            if hit is not None:
+                exchange.accept(hit)
+                continue
             self.check_budget(request)
             if exchange.retry_reason and on_retry is not None:
                 on_retry(exchange.retry_reason)
@@ -465,6 +503,8 @@ class Session:
                 exchange.keep_partial(exc.partial or acc.reply(partial=True), "partial")
                 raise
             exchange.accept(reply)
+            if cache is not None and key is not None and exchange.failure is None and exchange.next_is_final:
+                cache.put(key, reply)
             accumulator = None  # a retry gets a fresh one
         return exchange.finish()
 

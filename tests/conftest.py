@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from shell import TestingShell, make_shell
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_reply_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The whole run (kernels included) caches replies in a temporary folder, never in ~/.cache."""
+    folder = tmp_path_factory.mktemp("reply-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEEPSEEK_MAGIC_CACHE_DIR", str(folder))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_reply_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each test starts with an empty reply cache of its own."""
+    monkeypatch.setenv("DEEPSEEK_MAGIC_CACHE_DIR", str(tmp_path / "reply-cache"))
 
 
 @pytest.fixture(autouse=True)

@@ -126,3 +126,10 @@ def test_insufficient_system_resource_is_kept_verbatim() -> None:
         '"finish_reason":"insufficient_system_resource","matched_stop":null}]}'
     )
     assert build(*events).finish_reason == "insufficient_system_resource"
+
+
+def test_a_reply_with_several_choices_round_trips() -> None:
+    reply = build(ContentDelta("A", 0), ContentDelta("B", 1), Finish("stop", choice=0), Finish("stop", choice=1))
+    assert reply.choices[0] is not reply
+    again = Reply.from_dict(reply.to_dict())
+    assert [c.content for c in again.choices] == ["A", "B"]

@@ -503,3 +503,47 @@ def test_usage_table_escapes_dollars_for_markdown(ip: TestingShell) -> None:
         ip.run_line_magic("deepseek", "usage")
     markdown = captured.outputs[-1].data["text/markdown"]
     assert "\\$" in markdown and " $0" not in markdown
+
+
+# ------------------------------------------------------------ reply cache and batches
+
+
+def test_an_identical_rerun_is_answered_from_the_cache(ip: TestingShell, emulator: Any) -> None:
+    ask(ip, "", "Cache me if you can.", cell_id="c")
+    before = chat_count(emulator)
+    out = ask(ip, "", "Cache me if you can.", cell_id="c")
+    assert chat_count(emulator) == before, "nothing was sent"
+    assert "cached" in out
+    turn = magics(ip).get_session().turn("cell-c")
+    assert turn is not None and turn.reply.cached and turn.reply.usage is not None and turn.reply.usage.cost == 0.0
+    ask(ip, "--no-cache", "Cache me if you can.", cell_id="c")
+    assert chat_count(emulator) == before + 1
+    with capture_output() as captured:
+        ip.run_line_magic("deepseek", "cache")
+        ip.run_line_magic("deepseek", "cache clear")
+    assert "1 replies" in captured.stdout and "cleared: 1 replies removed" in captured.stdout
+
+
+def test_over_runs_the_cell_once_per_row(ip: TestingShell, emulator: Any) -> None:
+    ip.user_ns["cities"] = pd.DataFrame({"city": ["Lyon", "Porto", "Kyoto"]})
+    before = chat_count(emulator)
+    with capture_output() as captured:
+        ip.run_cell("%%deepseek --over cities --out result --no-think\nOne fact about {city}.")
+    result = ip.user_ns["result"]
+    assert list(result.index) == [0, 1, 2] and result["error"].isna().all()
+    assert all("Lyon" in result.loc[0, "reply"] for _ in [0]) and "Kyoto" in result.loc[2, "reply"]
+    assert chat_count(emulator) == before + 3
+    assert magics(ip).get_session().turns == [], "batch rows do not join the conversation"
+    assert "3/3" in captured.stdout
+
+
+def test_over_asks_for_confirmation_above_the_threshold(ip: TestingShell, emulator: Any) -> None:
+    ip.user_ns["rows"] = [{"q": "a"}, {"q": "b"}]
+    ip.run_cell("%config DeepSeekMagics.batch_confirm_above = 0.0")
+    before = chat_count(emulator)
+    with pytest.raises(Exception, match="confirm"):
+        ip.run_cell("%%deepseek --over rows --out r\nAnswer {q}")
+    assert chat_count(emulator) == before
+    ip.run_cell("%%deepseek --over rows --out r --confirm\nAnswer {q}")
+    assert len(ip.user_ns["r"]) == 2
+    ip.run_cell("%config DeepSeekMagics.batch_confirm_above = 1.0")

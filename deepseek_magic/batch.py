@@ -1,0 +1,965 @@
+"""Concurrent batches: one prompt template over the rows of a table, answers back as a DataFrame.
+
+How it runs: every row's requests go out on **one** event loop that lives in a
+daemon thread (:class:`LoopThread`) over one ``httpx.AsyncClient``; the
+calling thread (the kernel's main thread) only waits on a
+``concurrent.futures.Future`` in short slices, so the kernel's Interrupt
+lands there as ``KeyboardInterrupt`` and nothing patches the kernel's own
+loop (no nest-asyncio; DESIGN.md "Async"). Progress is reported from the
+calling thread too, which is where widget updates belong.
+
+What a row is: the template interpolated with the row's columns (plus an
+optional namespace for other names) by :func:`~deepseek_magic.interpolation.interpolate`,
+planned by an :class:`~deepseek_magic.session.Exchange` so JSON parsing,
+validation and the one retry are exactly those of a single ask. Rows are
+planned on a *scratch* :class:`~deepseek_magic.session.Session` that shares the
+caller's settings and prices but has no turns, and ``Exchange.finish()`` is
+never called: rows neither see the conversation's history nor become turns
+in it (a thousand rows in ``%deepseek history`` would help nobody). The system
+prompt in force for the conversation still applies, unless ``system=`` says
+otherwise.
+
+Failure model:
+
+* a row's own failure (HTTP 400, invalid JSON after the retry, a lost
+  stream, a prompt that could not be interpolated) is recorded in its
+  ``error`` column, never raised;
+* 429 (too many requests at once) is not a row failure but a signal: the
+  concurrency limit halves (AIMD: at most once per round of requests sent
+  under the old limit), the row waits ``Retry-After`` (or a short backoff) and
+  is sent again; after :data:`MAX_RATE_LIMITED` refusals it is recorded;
+* 5xx and connection failures are retried with the client's backoff, up to
+  ``max_retries``; the HTTP client itself is told not to retry, so every
+  pause is decided here, where the limiter can see it;
+* 401/402 and configuration errors stop the batch: the remaining rows get the
+  same error without being sent (a wrong key would fail every one of them).
+
+Interrupt and resume: finished rows are kept on the session
+(``session.batch_state[(template, fingerprint)]``, the fingerprint covering
+every row's exact first request) and ``KeyboardInterrupt`` is re-raised; the
+same call again sends only the rows that had not finished, with or without the
+reply cache. Rows that ended in an error are sent again on a re-run.
+
+Delivery: rows are sent without streaming unless ``stream=True`` is passed.
+Nobody watches a row's tokens, and one JSON body costs about a third of the
+client CPU of a reply's ~200 SSE events, which is what limits a loop driving 64
+requests at once (``benchmarks/batch_throughput.py``). Without streaming the
+server is silent until the whole answer is ready, so such rows get a read
+timeout of at least :data:`NON_STREAM_READ_TIMEOUT`. The cache key ignores the
+delivery, so streamed cells and batch rows share entries. Requests are spread
+over several small httpx pools (:data:`POOL_SIZE` connections each), because
+httpcore's pool does work proportional to connections × waiting requests on
+every event (encode/httpcore#1035) and one pool of 64 costs more CPU than the
+requests themselves.
+
+Cost: before anything is sent the cost is estimated from the price table,
+pricing every prompt as uncached at about 3 characters per token and every
+answer at ``max_tokens`` (:data:`PREVIEW_OUTPUT_TOKENS` when unset; a JSON
+retry is not foreseen). Above ``confirm_above`` the batch stops with
+:class:`BatchNeedsConfirmation` unless ``confirmed=True``. In the result,
+``cost`` is what this run paid for the row: ``0.0`` for a reply from the
+cache, whose token counts are still shown.
+
+Scale-out: :func:`batch_partition` is a plain top-level function that builds its
+own Session, so Dask can pickle it and run it per partition
+(:func:`run_dask_batch`); dask is imported only there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import hashlib
+import json as jsonlib
+import math
+import os
+import random
+import ssl
+import threading
+import time
+from collections import ChainMap, deque
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast
+
+import httpx
+from pydantic import BaseModel, SecretStr
+
+from .cache import ReplyCache, cache_key
+from .client import MAX_RETRY_AFTER, RETRYABLE_STATUS, AsyncChatClient, retry_delay
+from .config import Settings
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    AuthenticationError,
+    BudgetExceeded,
+    ConfigError,
+    DeepSeekError,
+    InsufficientBalanceError,
+    RateLimitError,
+)
+from .events import Reply, Usage
+from .interpolation import InterpolationError, interpolate
+from .providers import ChatRequest, get_provider
+from .session import Exchange, Session
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "AdaptiveLimiter",
+    "BatchNeedsConfirmation",
+    "BatchPreview",
+    "BatchProgress",
+    "LoopThread",
+    "RowResult",
+    "batch_meta",
+    "batch_partition",
+    "run_batch",
+    "run_dask_batch",
+    "shared_loop",
+]
+
+T = TypeVar("T")
+
+DEFAULT_CONCURRENCY = 16
+#: Output tokens assumed per row in the cost preview when ``max_tokens`` is unset.
+PREVIEW_OUTPUT_TOKENS = 1024
+#: 429 answers one row may get before it is recorded as an error instead of waiting again.
+MAX_RATE_LIMITED = 20
+#: How long the calling thread sleeps between looks at the batch (progress refresh, interrupt latency).
+POLL_INTERVAL = 0.1
+#: Floor for the read timeout of non-streamed rows: DeepSeek closes a request that has not started
+#: inference after 10 minutes, and sends only blank lines until then.
+NON_STREAM_READ_TIMEOUT = 600.0
+#: Connections per httpx pool; a batch opens ``ceil(concurrency / POOL_SIZE)`` pools.
+POOL_SIZE = 8
+#: Columns every result has after the reply (or the JSON fields).
+USAGE_COLUMNS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cost", "cached", "error")
+#: Row values for list input: ``{item}`` and ``{value}`` both name the element.
+SCALAR_NAMES = ("item", "value")
+
+
+class BatchNeedsConfirmation(DeepSeekError):
+    """The estimated cost is above ``confirm_above``; nothing was sent."""
+
+    def __init__(self, message: str, preview: BatchPreview) -> None:
+        super().__init__(message)
+        self.preview = preview
+
+
+@dataclass(frozen=True)
+class BatchPreview:
+    """What a batch is about to do, known before anything is sent."""
+
+    total: int
+    to_send: int
+    cached: int
+    resumed: int
+    failed: int
+    #: Upper estimate in USD for the rows to send; ``None`` when no price is known.
+    estimate: float | None
+    concurrency: int
+
+    def describe(self) -> str:
+        """One line for the progress display and the confirmation message."""
+        parts = [f"{self.to_send:,} of {self.total:,} rows to send"]
+        if self.cached:
+            parts.append(f"{self.cached:,} cached")
+        if self.resumed:
+            parts.append(f"{self.resumed:,} already done")
+        if self.failed:
+            parts.append(f"{self.failed:,} failed before sending")
+        cost = "unknown cost" if self.estimate is None else f"up to ~${self.estimate:,.4f}"
+        return f"{', '.join(parts)}; {cost} at concurrency {self.concurrency}"
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """One row's outcome, as it goes into the result frame (small: no reasoning text is kept)."""
+
+    value: Any = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost: float | None = 0.0
+    cached: bool = False
+    error: str | None = None
+
+
+class BatchProgress(Protocol):
+    """What the batch reports to (see :mod:`deepseek_magic.ui.batch_progress`).
+
+    A reporter may also have ``start(preview: BatchPreview)``, called once
+    before sending. A plain callable ``(done, total, errors, tokens, cost)``
+    works too.
+    """
+
+    def update(self, done: int, total: int, errors: int, tokens: int, cost: float) -> None: ...
+
+    def close(self) -> None: ...
+
+
+ProgressArg = BatchProgress | Callable[[int, int, int, int, float], Any] | None
+
+
+# ------------------------------------------------------------------ the loop thread
+
+
+class LoopThread:
+    """An event loop running forever in a daemon thread, for work submitted from other threads.
+
+    One loop for every batch of the process: creating a loop per call would
+    be cheap, but a long-lived one keeps the code honest about never blocking
+    it, and the kernel's own loop is never touched.
+    """
+
+    def __init__(self, name: str = "deepseek-magic-batch") -> None:
+        self.loop = asyncio.new_event_loop()
+        self.pid = os.getpid()
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    @property
+    def alive(self) -> bool:
+        """False after :meth:`close`, and in a forked child (the thread did not come along)."""
+        return self.pid == os.getpid() and self.thread.is_alive() and not self.loop.is_closed()
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule ``coro`` on the loop; the future's ``cancel()`` cancels the task."""
+        if threading.current_thread() is self.thread:
+            coro.close()
+            raise RuntimeError("cannot wait for the batch loop from inside it; await the coroutine instead")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def close(self, timeout: float = 5.0) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+_shared: LoopThread | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_loop() -> LoopThread:
+    """The process's batch loop, started on first use (and again after a fork)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or not _shared.alive:
+            _shared = LoopThread()
+        return _shared
+
+
+# -------------------------------------------------------------------- the limiter
+
+
+class AdaptiveLimiter:
+    """A semaphore whose size adapts: halve on 429, creep back up on success (AIMD).
+
+    Halving happens at most once per "round": a 429 for a request that was
+    admitted before the last decrease says nothing new, so a burst of 429s
+    from one wave of requests halves once, not down to 1. Each success adds
+    ``1/limit``, i.e. about one slot per full round of successes, up to the
+    starting size. Not thread-safe: it lives on the batch loop.
+    """
+
+    def __init__(self, limit: int, *, minimum: int = 1) -> None:
+        if limit < 1:
+            raise ValueError("the limit must be at least 1")
+        self.maximum = limit
+        self.minimum = max(1, min(minimum, limit))
+        self._size = float(limit)
+        self.in_flight = 0
+        self.epoch = 0
+        self.lowest = limit
+        self.decreases = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def limit(self) -> int:
+        return max(self.minimum, int(self._size))
+
+    async def acquire(self) -> int:
+        """Wait for a slot; returns the ticket to hand back to :meth:`release`."""
+        while self.in_flight >= self.limit:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # we were chosen but will not use the slot: pass it on
+                raise
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        self.in_flight += 1
+        return self.epoch
+
+    def release(self, ticket: int, outcome: Literal["ok", "rate_limited", "other"] = "other") -> None:
+        """Give the slot back, telling how the request went."""
+        self.in_flight -= 1
+        if outcome == "rate_limited":
+            if ticket == self.epoch:
+                self._size = max(float(self.minimum), self._size / 2)
+                self.epoch += 1
+                self.decreases += 1
+                self.lowest = min(self.lowest, self.limit)
+        elif outcome == "ok":
+            self._size = min(float(self.maximum), self._size + 1.0 / self._size)
+        self._wake()
+
+    def _wake(self) -> None:
+        free = self.limit - self.in_flight
+        for waiter in list(self._waiters):
+            if free <= 0:
+                break
+            if not waiter.done():
+                waiter.set_result(None)
+                free -= 1
+
+
+# ---------------------------------------------------------------------- one batch
+
+
+@dataclass(eq=False)
+class _Job:
+    """A row on its way: the exchange, the request to send now, and what happened so far."""
+
+    position: int
+    exchange: Exchange | None = None
+    request: ChatRequest | None = None
+    key: str = ""
+    error: str | None = None
+    hits: int = 0
+    sent: int = 0
+    billed: Usage | None = None
+    #: Replies to store in the cache once the whole row has succeeded (copies taken before ``accept``).
+    to_store: list[tuple[str, Reply]] = field(default_factory=list)
+    rate_limited: int = 0
+    failures: int = 0
+
+
+@dataclass
+class _Tally:
+    """Counters the calling thread reads for progress while the loop thread writes them."""
+
+    total: int
+    done: int = 0
+    errors: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+    sent: int = 0
+    rate_limited: int = 0
+
+
+class _Batch:
+    """The rows of one ``run_batch`` call and the code that drives them (sync part and async part)."""
+
+    def __init__(
+        self,
+        jobs: list[_Job],
+        results: list[RowResult | None],
+        *,
+        cache: ReplyCache | None,
+        retry_settings: Settings,
+        session: Session,
+        json_mode: bool,
+        concurrency: int,
+    ) -> None:
+        self.jobs = jobs
+        self.results = results
+        self.cache = cache
+        self.retry_settings = retry_settings
+        self.prices = session.prices
+        self.json_mode = json_mode
+        self.concurrency = concurrency
+        self.tally = _Tally(len(results))
+        self.limiter: AdaptiveLimiter | None = None
+        self.fatal: str | None = None
+        self.finished = threading.Event()
+
+    # ------------------------------------------------------------- row logic
+
+    def next_request(self, job: _Job) -> None:
+        assert job.exchange is not None
+        job.request = job.exchange.next_request()
+        job.key = cache_key(job.request) if job.request is not None and self.cache is not None else ""
+
+    def replay_cached(self, job: _Job) -> None:
+        """Answer the row's requests from the cache for as long as the cache has them."""
+        while self.cache is not None and job.request is not None and job.error is None:
+            hit = self.cache.get(job.key)
+            if hit is None:
+                return
+            job.hits += 1
+            self.accept(job, hit, cached=True)
+
+    def accept(self, job: _Job, reply: Reply, *, cached: bool) -> None:
+        assert job.exchange is not None and job.request is not None
+        if not cached:
+            settings = job.request.settings
+            usage = reply.usage if reply.usage is not None else Usage()
+            priced = self.prices.priced(settings.provider, settings.model, usage)
+            job.billed = priced if job.billed is None else job.billed + priced
+            if self.cache is not None:
+                job.to_store.append((job.key, Reply.from_dict(reply.to_dict())))
+        job.exchange.accept(reply)
+        self.next_request(job)
+
+    def finish(self, job: _Job) -> None:
+        """Record the row's result (and cache its replies if it succeeded)."""
+        exchange = job.exchange
+        reply = exchange.reply if exchange is not None else None
+        error = job.error
+        if error is None and exchange is not None and exchange.failure is not None:
+            error = _one_line(str(exchange.failure))
+        if error is None and self.cache is not None:
+            for key, stored in job.to_store:
+                self.cache.put(key, stored)
+        job.to_store.clear()
+        value: Any = None
+        if reply is not None and error is None:
+            value = reply.data if self.json_mode else reply.content
+        usage = reply.usage if reply is not None and reply.usage is not None else Usage()
+        billed = job.billed if job.billed is not None else Usage(cost=0.0)
+        result = RowResult(
+            value=value,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            cost=billed.cost,
+            cached=job.sent == 0 and job.hits > 0,
+            error=error,
+        )
+        self.results[job.position] = result
+        tally = self.tally
+        tally.done += 1
+        tally.errors += error is not None
+        tally.tokens += billed.total_tokens
+        tally.cost += billed.cost or 0.0
+        job.exchange = None  # the messages are no longer needed; a big batch should not hold them all
+        job.request = None
+
+    # ------------------------------------------------------------- async part
+
+    async def run(self, pending: list[_Job]) -> None:
+        """Send every pending row with at most ``concurrency`` requests in flight."""
+        try:
+            self.limiter = AdaptiveLimiter(self.concurrency)
+            queue = deque(pending)
+            count = min(self.concurrency, len(queue))
+            async with contextlib.AsyncExitStack() as stack:
+                # Several small pools rather than one big one: httpcore's pool scans every connection for
+                # every waiting request on each event (encode/httpcore#1035), which at 64 connections costs
+                # more CPU than the requests themselves. Sharding keeps each scan at POOL_SIZE.
+                clients = [
+                    await stack.enter_async_context(AsyncChatClient(transport=_pool_transport()))
+                    for _ in range(math.ceil(count / POOL_SIZE))
+                ]
+                workers = [
+                    asyncio.create_task(self._worker(queue, clients[number // POOL_SIZE])) for number in range(count)
+                ]
+                try:
+                    await asyncio.gather(*workers)
+                finally:
+                    for worker in workers:
+                        worker.cancel()
+                    await asyncio.gather(*workers, return_exceptions=True)
+        finally:
+            self.finished.set()
+
+    async def _worker(self, queue: deque[_Job], client: AsyncChatClient) -> None:
+        while queue:
+            job = queue.popleft()
+            try:
+                await self._drive(job, client)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug must cost one row, not the batch
+                job.error = _one_line(f"{type(exc).__name__}: {exc}")
+            self.finish(job)
+
+    async def _drive(self, job: _Job, client: AsyncChatClient) -> None:
+        limiter = self.limiter
+        assert limiter is not None
+        while job.request is not None and job.error is None:
+            self.replay_cached(job)
+            if job.request is None:
+                return
+            if self.fatal is not None:
+                job.error = self.fatal
+                return
+            ticket = await limiter.acquire()
+            outcome: Literal["ok", "rate_limited", "other"] = "other"
+            try:
+                job.sent += 1
+                self.tally.sent += 1
+                reply = await client.chat(job.request)
+                outcome = "ok"
+            except RateLimitError as exc:
+                outcome = "rate_limited"
+                pause = self._rate_limit_pause(job, exc)
+            except (APIConnectionError, APIStatusError) as exc:
+                pause = self._failure_pause(job, exc)
+            except DeepSeekError as exc:
+                pause = None
+                job.error = _one_line(str(exc))
+                if isinstance(exc, ConfigError):
+                    self.fatal = job.error
+            finally:
+                limiter.release(ticket, outcome)
+            if outcome == "ok":
+                self.accept(job, reply, cached=False)
+            elif pause is not None:
+                await asyncio.sleep(pause)
+
+    def _rate_limit_pause(self, job: _Job, exc: RateLimitError) -> float | None:
+        job.rate_limited += 1
+        self.tally.rate_limited += 1
+        if job.rate_limited > MAX_RATE_LIMITED:
+            job.error = _one_line(f"{exc} (refused {job.rate_limited} times; giving up on this row)")
+            return None
+        if exc.retry_after is not None:
+            if exc.retry_after > MAX_RETRY_AFTER:
+                job.error = _one_line(f"{exc} (asked to wait {exc.retry_after:g} s; not waiting)")
+                return None
+            return exc.retry_after
+        settings = self.retry_settings
+        ceiling = min(settings.backoff_max, settings.backoff_base * 2 ** min(job.rate_limited - 1, 16))
+        return random.uniform(ceiling / 2, ceiling)
+
+    def _failure_pause(self, job: _Job, exc: DeepSeekError) -> float | None:
+        retryable = isinstance(exc, APIConnectionError) or (
+            isinstance(exc, APIStatusError) and exc.status_code in RETRYABLE_STATUS
+        )
+        if retryable:
+            retry_after = exc.retry_after if isinstance(exc, APIStatusError) else None
+            delay = retry_delay(self.retry_settings, job.failures, retry_after)
+            job.failures += 1
+            if delay is not None:
+                return delay
+        job.error = _one_line(str(exc))
+        if isinstance(exc, (AuthenticationError, InsufficientBalanceError)):
+            self.fatal = job.error
+        return None
+
+
+_ssl_context: ssl.SSLContext | None = None
+
+
+def _pool_transport() -> httpx.AsyncHTTPTransport:
+    """A transport of :data:`POOL_SIZE` connections sharing one SSL context (building one costs ~30 ms)."""
+    global _ssl_context
+    if _ssl_context is None:
+        _ssl_context = httpx.create_ssl_context()
+    limits = httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE)
+    return httpx.AsyncHTTPTransport(verify=_ssl_context, limits=limits)
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+# ------------------------------------------------------------------------- rows
+
+
+def _rows(rows: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """``(index, records)`` for a DataFrame, a Series or a list of dicts/scalars."""
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a test dependency
+        raise ConfigError("batches need pandas: pip install pandas") from None
+    if isinstance(rows, pd.DataFrame):
+        names = [str(column) for column in rows.columns]
+        records = [dict(zip(names, values, strict=True)) for values in rows.itertuples(index=False, name=None)]
+        return rows.index, records
+    if isinstance(rows, pd.Series):
+        extra = (str(rows.name),) if isinstance(rows.name, str) and rows.name else ()
+        return rows.index, [dict.fromkeys((*SCALAR_NAMES, *extra), value) for value in rows.tolist()]
+    if type(rows).__module__.startswith("dask"):
+        raise ConfigError("this is a Dask collection: use run_dask_batch (or %%deepseek --over with a pandas frame)")
+    if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Iterable):
+        raise ConfigError(f"a batch runs over a DataFrame or a list, not {type(rows).__name__}")
+    records = []
+    for item in rows:
+        if isinstance(item, Mapping):
+            records.append({str(key): value for key, value in item.items()})
+        else:
+            records.append(dict.fromkeys(SCALAR_NAMES, item))
+    return pd.RangeIndex(len(records)), records
+
+
+def _batch_states(session: Session) -> dict[tuple[str, str], dict[int, RowResult]]:
+    """``session.batch_state``: finished rows of interrupted batches, by (template, fingerprint)."""
+    return cast(dict[tuple[str, str], dict[int, RowResult]], vars(session).setdefault("batch_state", {}))
+
+
+def _estimate(session: Session, settings: Settings, jobs: Iterable[_Job]) -> tuple[int, float | None]:
+    """Rows to send and the upper cost estimate for them (see the module docstring)."""
+    prompt_tokens = 0
+    count = 0
+    for job in jobs:
+        assert job.request is not None
+        count += 1
+        prompt_tokens += len(jsonlib.dumps(job.request.messages, ensure_ascii=False)) // 3 + 1
+    output = (settings.max_tokens or PREVIEW_OUTPUT_TOKENS) * count
+    if not count:
+        return 0, 0.0
+    return count, session.prices.estimate(settings.provider, settings.model, prompt_tokens, output)
+
+
+def _report(progress: ProgressArg, tally: _Tally) -> None:
+    if progress is None:
+        return
+    update = getattr(progress, "update", None)
+    call = update if callable(update) else progress
+    assert callable(call)
+    call(tally.done, tally.total, tally.errors, tally.tokens, tally.cost)
+
+
+def run_batch(
+    session: Session,
+    rows: Any,
+    template: str,
+    *,
+    json: bool = False,
+    schema: Any = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    cache: ReplyCache | None = None,
+    progress: ProgressArg = None,
+    confirm_above: float | None = None,
+    confirmed: bool = False,
+    namespace: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """Ask ``template`` once per row and return the answers as a DataFrame in input order.
+
+    ``rows`` is a DataFrame (columns are the template's names), a Series or a
+    list (of dicts, or of scalars named ``{item}``/``{value}``); ``namespace``
+    supplies other names (the notebook's variables). ``options`` are Settings
+    fields (``model``, ``temperature``, ``max_tokens``, ``stream``, …) and
+    ``system``. The frame has the input's index and the columns ``reply`` (or,
+    in JSON mode, the fields of each object, or ``data`` when replies are not
+    objects), then :data:`USAGE_COLUMNS`; ``frame.attrs["batch"]`` holds the
+    run's figures. See the module docstring for errors, 429s, interrupts,
+    resuming and cost.
+    """
+    if concurrency < 1:
+        raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
+    started = time.monotonic()
+    index, records = _rows(rows)
+    json_mode = bool(json or schema is not None)
+    system = options.pop("system", None)
+    if system is None:
+        system = session.sticky_system(None)
+    max_retries = options.pop("max_retries", None)
+    if not options.pop("stream", False):
+        # Non-stream unless asked: nobody watches a row's tokens, and one JSON body costs a third of the CPU
+        # of ~200 SSE events (benchmarks/batch_throughput.py). Silence is then normal until the whole answer
+        # is ready, so the read timeout has to cover a whole generation, not a pause between tokens.
+        options["stream"] = False
+        options.setdefault("read_timeout", max(session.settings.read_timeout, NON_STREAM_READ_TIMEOUT))
+    else:
+        options["stream"] = True
+    retry_settings = session.settings.merged(max_retries=max_retries, **options)
+    # The HTTP client must not retry on its own: the batch decides every pause, where the limiter sees 429s.
+    row_settings = retry_settings.merged(max_retries=0, json_mode=True if json_mode else None)
+    if not row_settings.resolved_api_key():
+        provider = get_provider(row_settings.provider)
+        raise ConfigError(
+            f"no API key for {provider.display_name}: set {row_settings.key_variable} or enter it in %deepseek settings"
+        )
+    scratch = Session(f"{session.name}:batch", settings=row_settings, prices=session.prices)
+    names: Mapping[str, Any] = namespace if namespace is not None else {}
+
+    jobs: list[_Job] = []
+    results: list[RowResult | None] = [None] * len(records)
+    batch = _Batch(
+        jobs,
+        results,
+        cache=cache,
+        retry_settings=retry_settings,
+        session=session,
+        json_mode=json_mode,
+        concurrency=concurrency,
+    )
+    fingerprint = hashlib.sha256()
+    for position, record in enumerate(records):
+        job = _Job(position)
+        jobs.append(job)
+        try:
+            prompt = interpolate(template, ChainMap(record, cast(dict[str, Any], names)))
+        except InterpolationError as exc:
+            job.error = _one_line(str(exc))
+            fingerprint.update(b"!" + job.error.encode())
+            continue
+        job.exchange = Exchange(
+            scratch, prompt, key=f"batch-{position}", system=system, settings=row_settings, schema=schema
+        )
+        job.request = job.exchange.next_request()
+        assert job.request is not None
+        job.key = cache_key(job.request)
+        fingerprint.update(job.key.encode())
+    if cache is None:
+        for job in jobs:
+            job.key = ""
+    state_key = (template, fingerprint.hexdigest())
+    states = _batch_states(session)
+    kept = states.get(state_key, {})
+    try:
+        for job in jobs:
+            if job.position in kept:
+                results[job.position] = kept[job.position]
+                batch.tally.done += 1
+                job.exchange = job.request = None
+            elif job.error is not None:
+                batch.finish(job)
+            else:
+                batch.replay_cached(job)
+                if job.request is None:
+                    batch.finish(job)
+        pending = [job for job in jobs if job.request is not None]
+        to_send, estimate = _estimate(session, row_settings, pending)
+        preview = BatchPreview(
+            total=len(jobs),
+            to_send=to_send,
+            cached=sum(1 for r in results if r is not None and r.cached),
+            resumed=len(kept),
+            failed=sum(1 for job in jobs if job.error is not None),
+            estimate=estimate,
+            concurrency=concurrency,
+        )
+        _check_cost(session, preview, confirm_above, confirmed)
+        start = getattr(progress, "start", None)
+        if callable(start):
+            start(preview)
+        _report(progress, batch.tally)
+        if pending:
+            _wait(shared_loop().submit(batch.run(pending)), batch, progress)
+        _report(progress, batch.tally)
+    except (BatchNeedsConfirmation, BudgetExceeded):
+        raise  # refused before sending: nothing to resume
+    except BaseException:
+        finished = {i: r for i, r in enumerate(results) if r is not None and r.error is None}
+        if finished:
+            states[state_key] = finished
+        raise
+    finally:
+        close = getattr(progress, "close", None)
+        if callable(close):
+            close()
+    states.pop(state_key, None)
+    frame = _frame([r if r is not None else RowResult(error="not run") for r in results], index, json_mode)
+    limiter = batch.limiter
+    frame.attrs["batch"] = {
+        "rows": len(jobs),
+        "sent": batch.tally.sent,
+        "cached": sum(1 for r in results if r is not None and r.cached),
+        "resumed": len(kept),
+        "errors": batch.tally.errors,
+        "rate_limited": batch.tally.rate_limited,
+        "concurrency": concurrency,
+        "lowest_concurrency": limiter.lowest if limiter is not None else concurrency,
+        "final_concurrency": limiter.limit if limiter is not None else concurrency,
+        "estimate": estimate,
+        "cost": batch.tally.cost,
+        "tokens": batch.tally.tokens,
+        "wall": time.monotonic() - started,
+    }
+    return frame
+
+
+def _check_cost(session: Session, preview: BatchPreview, confirm_above: float | None, confirmed: bool) -> None:
+    """Refuse before sending when the estimate is above the threshold (or the session's budget)."""
+    if not preview.to_send:
+        return
+    estimate = preview.estimate
+    if confirm_above is not None and not confirmed and (estimate is None or estimate > confirm_above):
+        figure = "an unknown cost (no price for this model)" if estimate is None else f"up to ~${estimate:,.4f}"
+        raise BatchNeedsConfirmation(
+            f"this batch would send {preview.to_send:,} requests at {figure}, above the ${confirm_above:,.4f} "
+            "confirmation threshold; run it again with confirmed=True to go ahead",
+            preview,
+        )
+    if session.max_cost is not None:
+        if estimate is None:
+            raise BudgetExceeded("max_cost is set but no price is known for this model; add one with prices.override")
+        if session.cost + estimate > session.max_cost:
+            raise BudgetExceeded(
+                f"this batch could cost up to ${estimate:,.4f}; with ${session.cost:,.4f} spent it would cross "
+                f"max_cost ${session.max_cost:,.4f}"
+            )
+
+
+def _wait(future: concurrent.futures.Future[None], batch: _Batch, progress: ProgressArg) -> None:
+    """Wait in short slices (so KeyboardInterrupt is honoured), reporting progress; cancel on the way out."""
+    try:
+        while True:
+            try:
+                future.result(timeout=POLL_INTERVAL)
+                return
+            except concurrent.futures.TimeoutError:
+                _report(progress, batch.tally)
+    except BaseException:
+        future.cancel()
+        batch.finished.wait(timeout=5.0)  # in-flight requests are closed; finished rows are in ``results``
+        raise
+
+
+def _frame(results: Sequence[RowResult], index: Any, json_mode: bool) -> pd.DataFrame:
+    import pandas as pd
+
+    columns: dict[str, Any] = {}
+    if json_mode:
+        values = [r.value.model_dump() if isinstance(r.value, BaseModel) else r.value for r in results]
+        present = [v for v in values if v is not None]
+        if present and all(isinstance(v, Mapping) for v in present):
+            fields: dict[str, None] = {}
+            for value in present:
+                fields.update(dict.fromkeys(str(key) for key in value))
+            for name in fields:
+                column = f"data.{name}" if name in USAGE_COLUMNS else name
+                columns[column] = [v.get(name) if isinstance(v, Mapping) else None for v in values]
+        else:
+            columns["data"] = pd.Series(values, dtype=object, index=index)
+    else:
+        columns["reply"] = [r.value for r in results]
+    columns["prompt_tokens"] = pd.Series([r.prompt_tokens for r in results], dtype="int64", index=index)
+    columns["completion_tokens"] = pd.Series([r.completion_tokens for r in results], dtype="int64", index=index)
+    columns["reasoning_tokens"] = pd.Series([r.reasoning_tokens for r in results], dtype="int64", index=index)
+    columns["cost"] = pd.Series([r.cost for r in results], dtype="float64", index=index)
+    columns["cached"] = pd.Series([r.cached for r in results], dtype="bool", index=index)
+    columns["error"] = pd.Series([r.error for r in results], dtype=object, index=index)
+    frame: pd.DataFrame = pd.DataFrame(columns, index=index)
+    return frame
+
+
+# ------------------------------------------------------------------------- dask
+
+
+def _schema_fields(schema: Any) -> list[str] | None:
+    if schema is None:
+        return None
+    from .structured import json_schema_of
+
+    properties = json_schema_of(schema).get("properties")
+    return [str(name) for name in properties] if isinstance(properties, dict) else None
+
+
+def batch_meta(*, json_mode: bool = False, schema: Any = None, index: Any = None) -> pd.DataFrame:
+    """An empty frame with the columns and dtypes :func:`run_batch` returns (Dask's ``meta``).
+
+    In JSON mode the columns come from the schema's properties; without a
+    schema they cannot be known before the replies arrive, so the caller
+    must give ``meta`` itself.
+    """
+    import pandas as pd
+
+    columns: dict[str, Any] = {}
+    if json_mode or schema is not None:
+        fields = _schema_fields(schema)
+        if fields is None:
+            raise ConfigError(
+                "in JSON mode without a schema the columns are unknown until the replies arrive; "
+                "pass meta= (an empty DataFrame with the expected columns) or a schema"
+            )
+        for name in fields:
+            columns[f"data.{name}" if name in USAGE_COLUMNS else name] = pd.Series([], dtype=object)
+    else:
+        columns["reply"] = pd.Series([], dtype=object)
+    for name in USAGE_COLUMNS[:3]:
+        columns[name] = pd.Series([], dtype="int64")
+    columns["cost"] = pd.Series([], dtype="float64")
+    columns["cached"] = pd.Series([], dtype="bool")
+    columns["error"] = pd.Series([], dtype=object)
+    frame: pd.DataFrame = pd.DataFrame(columns)
+    if index is not None:
+        frame.index = index[:0]
+    return frame
+
+
+def batch_partition(
+    frame: pd.DataFrame,
+    *,
+    settings: Mapping[str, Any],
+    template: str,
+    cache_path: str | None = None,
+    columns: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """:func:`run_batch` over one partition, with a Session built from ``settings`` (for ``map_partitions``).
+
+    Top-level and free of closures so Dask can pickle it by reference. The API
+    key travels inside ``settings`` (as a ``SecretStr``, masked in any repr) or
+    comes from the worker's environment. ``columns`` makes every partition
+    match the ``meta`` Dask was promised, even when some JSON field is absent
+    from a partition's replies. No confirmation is asked on workers.
+    """
+    session = Session("dask-batch", settings=Settings.build(**dict(settings)))
+    cache = ReplyCache(cache_path) if cache_path else None
+    kwargs.setdefault("confirmed", True)
+    try:
+        result = run_batch(session, frame, template, cache=cache, progress=None, **kwargs)
+    finally:
+        if cache is not None:
+            cache.close()
+    if columns is not None:
+        attrs = dict(result.attrs)
+        result = result.reindex(columns=list(columns))
+        result.attrs.update(attrs)
+    return result
+
+
+def run_dask_batch(
+    ddf: Any,
+    template: str,
+    *,
+    settings: Settings,
+    meta: pd.DataFrame | None = None,
+    cache: ReplyCache | str | os.PathLike[str] | None = None,
+    send_key: bool = True,
+    **kwargs: Any,
+) -> Any:
+    """The batch over a Dask DataFrame, partition by partition: a lazy Dask DataFrame.
+
+    ``kwargs`` go to :func:`run_batch` on each worker (``json``, ``schema``,
+    ``concurrency`` per partition, ``namespace``, Settings fields). With
+    ``send_key`` the resolved API key rides along masked, so remote workers
+    need no environment variable; pass ``send_key=False`` to rely on theirs.
+    ``cache`` is a path (or a ReplyCache, by its path) each worker opens;
+    workers on one machine share it safely.
+    """
+    try:
+        import dask.dataframe  # noqa: F401
+    except ImportError:
+        raise ConfigError("Dask is not installed: pip install 'deepseek-magic[dask]'") from None
+    values = settings.model_dump(exclude={"api_key"})
+    key = settings.resolved_api_key()
+    if send_key and key:
+        values["api_key"] = SecretStr(key)
+    if meta is None:
+        json_mode = bool(kwargs.get("json") or kwargs.get("schema") is not None)
+        index = getattr(getattr(ddf, "_meta", None), "index", None)
+        meta = batch_meta(json_mode=json_mode, schema=kwargs.get("schema"), index=index)
+    cache_path = str(cache.path) if isinstance(cache, ReplyCache) else (os.fspath(cache) if cache is not None else None)
+    return ddf.map_partitions(
+        batch_partition,
+        settings=values,
+        template=template,
+        cache_path=cache_path,
+        columns=list(meta.columns),
+        meta=meta,
+        **kwargs,
+    )
