@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .bodies import read_capped
 from .chunks import Meta, completion_body, stream_chunks
 from .config import EmulatorConfig
 from .errors import ApiError, auth_error, concurrency_error, envelope
@@ -179,18 +180,7 @@ def _check_auth(config: EmulatorConfig, request: Request) -> None:
 
 
 async def _read_body(request: Request, cap: int) -> bytes:
-    too_large = ApiError(413, f"Request body too large: the limit is {cap} bytes")
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > cap:
-        raise too_large
-    parts: list[bytes] = []
-    size = 0
-    async for part in request.stream():
-        size += len(part)
-        if size > cap:
-            raise too_large
-        parts.append(part)
-    return b"".join(parts)
+    return await read_capped(request, cap, ApiError(413, f"Request body too large: the limit is {cap} bytes"))
 
 
 async def _chat(state: EmulatorState, request: Request) -> Response:

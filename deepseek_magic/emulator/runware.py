@@ -53,6 +53,7 @@ from starlette.routing import Route
 
 from deepseek_magic import limits
 
+from .bodies import read_capped
 from .config import EmulatorConfig
 from .faults import Fault, parse_fault
 from .generation import Choice, realise
@@ -208,18 +209,9 @@ def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None
 
 
 async def _read_body(request: Request, cap: int) -> bytes:
-    too_large = RunwareError(413, "payloadTooLarge", f"Request body too large: the limit is {cap} bytes.")
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > cap:
-        raise too_large
-    parts: list[bytes] = []
-    size = 0
-    async for part in request.stream():
-        size += len(part)
-        if size > cap:
-            raise too_large
-        parts.append(part)
-    return b"".join(parts)
+    return await read_capped(
+        request, cap, RunwareError(413, "payloadTooLarge", f"Request body too large: the limit is {cap} bytes.")
+    )
 
 
 def split_fault(spec: str | None) -> tuple[str | None, int | None]:
