@@ -547,3 +547,15 @@ def test_over_asks_for_confirmation_above_the_threshold(ip: TestingShell, emulat
     ip.run_cell("%%deepseek --over rows --out r --confirm\nAnswer {q}")
     assert len(ip.user_ns["r"]) == 2
     ip.run_cell("%config DeepSeekMagics.batch_confirm_above = 1.0")
+
+
+def test_widget_view_shows_the_tool_trace_and_leaves_it_in_the_static_output(
+    ip: TestingShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("deepseek_magic.ui.choose.in_kernel", lambda shell: True)
+    ip.run_cell("def get_weather(city: str) -> dict:\n    '''Weather.'''\n    return {'city': city, 'sky': 'clear'}\n")
+    with capture_output() as captured:
+        ip.run_cell("%%deepseek --tools get_weather\nCall get_weather for Oslo.")
+    final = captured.outputs[-1].data
+    assert "application/vnd.jupyter.widget-view+json" not in final
+    assert "✓" in final["text/html"] and "get_weather" in final["text/html"] and "clear" in final["text/html"]

@@ -199,6 +199,7 @@ def to_html(
     header: ReplyHeader | None = None,
     progress: ReplyProgress | None = None,
     status: str = "complete",
+    trace: Sequence[ToolResult] = (),
 ) -> str:
     """The finished reply as one self-contained HTML fragment, for the output a notebook keeps.
 
@@ -217,6 +218,8 @@ def to_html(
     if reply.reasoning:
         summary = html.escape(reasoning_summary(reply, progress))
         parts.append(f"<details><summary>{summary}</summary>{escape_text(reply.reasoning, breaks=True)}</details>")
+    if trace:
+        parts.append(tool_trace_markdown(trace).replace("\n\n", ""))
     if len(reply.choices) > 1:
         for number, choice in enumerate(reply.choices, 1):
             parts.append(f"<p><b>Choice {number}</b></p>{markdown_to_html(choice.content)}")
@@ -244,8 +247,9 @@ def html_bundle(
     header: ReplyHeader | None = None,
     progress: ReplyProgress | None = None,
     status: str = "complete",
+    trace: Sequence[ToolResult] = (),
 ) -> dict[str, str]:
     """:func:`bundle` plus ``text/html``: what a widget view leaves behind when the reply ends."""
-    data = bundle(reply, header, progress, status)
-    data["text/html"] = to_html(reply, header, progress, status)
+    data = bundle(reply, header, progress, status, trace=trace)
+    data["text/html"] = to_html(reply, header, progress, status, trace)
     return data

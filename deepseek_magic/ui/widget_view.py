@@ -32,6 +32,7 @@ import ipywidgets as widgets
 from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ..events import Accumulator, ContentDelta, Error, Event, ReasoningDelta, Reply, ToolCallDelta
+from ..tools import ToolResult
 from . import static
 from .progress import ReplyProgress
 from .render import code_html, escape_text, markdown_to_html, open_fence, split_blocks
@@ -188,6 +189,7 @@ class WidgetReplyView:
         self._answer_pending = ""
         self._code_done = 0  # offset in the answer tail up to which an open code block is frozen
         self._tools_dirty = False
+        self.trace: list[ToolResult] = []
         self._finished = False
         self._widgets: _Factory | None = None
 
@@ -238,6 +240,13 @@ class WidgetReplyView:
         if self._throttle.due() or moved_on:
             self._flush()
 
+    def on_tool_result(self, result: ToolResult) -> None:
+        """A tool ran: the trace shows its call, folded result and time."""
+        self.start()
+        self.trace.append(result)
+        self._tools_dirty = True
+        self._flush()
+
     def on_retry(self, reason: str) -> None:
         """Drop what the failed attempt showed and say why the question is asked again."""
         self.start()
@@ -269,7 +278,7 @@ class WidgetReplyView:
         self.status = DONE if status == "complete" else status
         self._footer = static.footer_text(reply, self.progress, status)
         self._flush()
-        data = static.html_bundle(reply, self.header, self.progress, status)
+        data = static.html_bundle(reply, self.header, self.progress, status, trace=self.trace)
         if self._handle is not None:
             self._handle.update(data, raw=True)
         else:  # a display() that gave no handle: show the static form after the widget
@@ -354,7 +363,13 @@ class WidgetReplyView:
             return False
         self._tools_dirty = False
         calls = self._acc.reply().tool_calls
-        body = "".join(f"<pre>{html.escape(call.name)}({html.escape(call.arguments)})</pre>" for call in calls)
+        done = {result.call.id for result in self.trace}
+        body = static.tool_trace_markdown(self.trace) if self.trace else ""
+        body += "".join(
+            f"<pre>{html.escape(call.name)}({html.escape(call.arguments)})</pre>"
+            for call in calls
+            if call.id not in done
+        )
         sent = _assign(self._tools_html, "value", body)
         title = f"Tool calls ({len(calls)}): " + ", ".join(call.name for call in calls) if calls else "Tool calls"
         if self.tools_pane.get_title(0) != title:
