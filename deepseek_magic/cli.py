@@ -79,7 +79,10 @@ def run_lab(notebook: str, *, port: int, browser: bool, force_emulator: bool = F
     context = demo_emulator(environ) if use_emulator else nullcontext(None)
     with context as emulator_url:
         if emulator_url:
-            print(f"No API key set: the demo talks to the local emulator at {emulator_url} (emulated replies).")
+            print(
+                f"No API key set: the demo talks to the local emulator at {emulator_url} (emulated replies).",
+                flush=True,
+            )
         command = [
             sys.executable,
             "-m",
@@ -91,6 +94,8 @@ def run_lab(notebook: str, *, port: int, browser: bool, force_emulator: bool = F
         ]
         if not browser:
             command.append("--no-browser")
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            command.append("--allow-root")  # containers and CI machines run as root; Jupyter refuses otherwise
         process = subprocess.Popen(command, env=environ)
         try:
             return process.wait()

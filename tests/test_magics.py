@@ -559,3 +559,24 @@ def test_widget_view_shows_the_tool_trace_and_leaves_it_in_the_static_output(
     final = captured.outputs[-1].data
     assert "application/vnd.jupyter.widget-view+json" not in final
     assert "✓" in final["text/html"] and "get_weather" in final["text/html"] and "clear" in final["text/html"]
+
+
+@pytest.mark.parametrize(
+    ("provider", "path", "variable"),
+    [
+        ("anyfast", "/anyfast/v1/chat/completions", "ANYFAST_API_KEY"),
+        ("evolink", "/evolink/v1/chat/completions", "EVOLINK_API_KEY"),
+        ("runware", "/v1", "RUNWARE_API_KEY"),
+    ],
+)
+def test_provider_option_end_to_end(
+    ip: TestingShell, emulator: Any, monkeypatch: pytest.MonkeyPatch, provider: str, path: str, variable: str
+) -> None:
+    base = emulator.base_url if provider == "runware" else f"{emulator.base_url}/{provider}/v1"
+    monkeypatch.setenv(variable, KEY)
+    ip.run_line_magic("deepseek", f"config base_url={base}")
+    out = ask(ip, f"--provider {provider} --out said", "Say hello.")
+    requests = [r for r in emulator.requests if r.method == "POST"]
+    assert requests[-1].path == path
+    assert "[emulated]" in ip.user_ns["said"] and "[emulated]" in out
+    assert magics(ip).get_session().turns[-1].provider == provider

@@ -18,9 +18,9 @@ from .base import ChatRequest, HttpCall, Provider, StreamParser
 __all__ = ["ChatRequest", "HttpCall", "Provider", "StreamParser", "get_provider", "provider_names"]
 
 _BUILTIN: dict[str, str] = {
-    "deepseek": "deepseek_magic.providers.openai_compat:DEEPSEEK",
-    "anyfast": "deepseek_magic.providers.openai_compat:ANYFAST",
-    "evolink": "deepseek_magic.providers.openai_compat:EVOLINK",
+    "deepseek": "deepseek_magic.providers.deepseek:DEEPSEEK",
+    "anyfast": "deepseek_magic.providers.anyfast:ANYFAST",
+    "evolink": "deepseek_magic.providers.evolink:EVOLINK",
     "runware": "deepseek_magic.providers.runware:RUNWARE",
 }
 

@@ -1,9 +1,10 @@
-"""DeepSeek's OpenAI-compatible chat protocol, and the resellers that speak it.
+"""DeepSeek's OpenAI-compatible chat protocol, shared by the providers that speak it.
 
-One profile class covers DeepSeek itself, Anyfast, Evolink and any custom
-base URL; the differences between them are data on the profile (base URLs,
-where ``reasoning_effort`` goes, the name of the user field), not code paths.
-Facts and sources: shared/reference/deepseek-protocol.md and providers.md.
+One profile class serves DeepSeek itself, Anyfast, Evolink and any custom base
+URL; each provider module (``deepseek.py``, ``anyfast.py``, ``evolink.py``)
+is just a profile: base URLs, where ``reasoning_effort`` goes, the name of the
+user field. Differences are data, not code paths. Facts and sources:
+shared/reference/deepseek-protocol.md and providers.md.
 """
 
 from __future__ import annotations
@@ -300,28 +301,3 @@ def _logprobs(raw: dict[str, Any], choice: int) -> LogprobsDelta:
 
 def _json_accept() -> dict[str, str]:
     return {"Accept": "application/json"}
-
-
-DEEPSEEK = OpenAICompatProvider(
-    name="deepseek",
-    display_name="DeepSeek",
-    base_urls=("https://api.deepseek.com",),
-    beta_base_url="https://api.deepseek.com/beta",
-    effort_map=DEEPSEEK_EFFORT,
-    has_balance=True,
-)
-
-ANYFAST = OpenAICompatProvider(
-    name="anyfast",
-    display_name="Anyfast",
-    base_urls=("https://www.anyfast.ai/v1",),
-    effort_inside_thinking=True,
-)
-
-EVOLINK = OpenAICompatProvider(
-    name="evolink",
-    display_name="Evolink",
-    base_urls=("https://direct.evolink.ai/v1", "https://api.evolink.ai/v1"),
-    effort_map=DEEPSEEK_EFFORT,
-    user_field="user",
-)

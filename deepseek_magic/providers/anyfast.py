@@ -1,0 +1,19 @@
+"""Anyfast (https://www.anyfast.ai/v1), an OpenAI-compatible reseller.
+
+Key variable ``ANYFAST_API_KEY``. Its documented request puts
+``reasoning_effort`` inside ``thinking`` and takes all four effort values;
+its usage reports only ``prompt_tokens_details.cached_tokens`` (read by
+:meth:`deepseek_magic.events.Usage.from_wire`) and each choice carries
+``matched_stop``. No balance endpoint is documented.
+"""
+
+from __future__ import annotations
+
+from .openai_compat import OpenAICompatProvider
+
+ANYFAST = OpenAICompatProvider(
+    name="anyfast",
+    display_name="Anyfast",
+    base_urls=("https://www.anyfast.ai/v1",),
+    effort_inside_thinking=True,
+)
