@@ -27,7 +27,7 @@ import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from contextlib import aclosing, closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
@@ -115,10 +115,10 @@ class _Prepared:
 
     provider: Provider
     call: HttpCall
-    headers: dict[str, str]
+    headers: dict[str, str] = field(repr=False)  # carries Authorization: never in a repr or a Verbose traceback
     timeout: httpx.Timeout
     settings: Settings
-    api_key: str
+    api_key: str = field(repr=False)
 
 
 def _prepare(provider: Provider, call: HttpCall, settings: Settings) -> _Prepared:
@@ -262,16 +262,19 @@ def _is_json_response(response: httpx.Response) -> bool:
 class _StreamState:
     """What one reply's reading left behind: enough to judge whether it finished."""
 
-    __slots__ = ("decoder", "provider")
+    __slots__ = ("decoder", "provider", "secret")
 
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
         self.decoder: StreamDecoder | None = None
+        #: The key this request carried: an error the server reports inside a 200 answer is redacted with it.
+        self.secret: str | None = None
 
     def finish(self, acc: Accumulator) -> Reply:
         """The final reply, or :class:`StreamInterrupted` when the server did not finish."""
         name = self.provider.display_name
         if acc.error is not None:
+            acc.error = replace(acc.error, message=redact(acc.error.message, self.secret))
             raise StreamInterrupted(f"{name} reported an error mid-reply: {acc.error.message}", acc.reply(partial=True))
         decoder = self.decoder
         if not acc.finished and not (decoder is not None and decoder.done):
@@ -357,6 +360,7 @@ class ChatClient:
     def _iter_events(self, request: ChatRequest, acc: Accumulator, state: _StreamState) -> Generator[Event, None, None]:
         provider = state.provider
         prepared = _prepare(provider, provider.prepare(request), request.settings)
+        state.secret = prepared.api_key
         response = self._open(prepared)
         add = acc.add
         try:
@@ -515,6 +519,7 @@ class AsyncChatClient:
     ) -> AsyncGenerator[Event, None]:
         provider = state.provider
         prepared = _prepare(provider, provider.prepare(request), request.settings)
+        state.secret = prepared.api_key
         response = await self._open(prepared)
         add = acc.add
         try:

@@ -48,7 +48,7 @@ DEFAULT_MODEL = "deepseek-v4-flash"
 class Settings(BaseModel):
     """Provider, model, generation parameters, transport behaviour."""
 
-    model_config = ConfigDict(validate_assignment=True, extra="forbid", frozen=False)
+    model_config = ConfigDict(extra="forbid", frozen=False)
 
     provider: ProviderName = "deepseek"
     base_url: str | None = Field(default=None, description="Overrides the provider's base URL.")
@@ -196,6 +196,18 @@ class Settings(BaseModel):
             values["api_key"] = None
         values.update(updates)
         return type(self).build(**values)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """``settings.field = value`` is validated with every rule (the http check included) before it lands.
+
+        Pydantic's ``validate_assignment`` stores a value before model-level
+        checks run, so a refused ``base_url`` would stay; going through
+        :meth:`update` validates a copy first and changes nothing on refusal.
+        """
+        if name in type(self).model_fields:
+            self.update(**{name: value})
+        else:
+            super().__setattr__(name, value)
 
     def update(self, **changes: Any) -> None:
         """Change fields in place, all validated together; for the form and ``%deepseek config``."""

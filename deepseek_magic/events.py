@@ -219,14 +219,73 @@ class Reply:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Reply:
-        """Rebuild a reply saved with :meth:`to_dict`."""
+        """Rebuild a reply saved with :meth:`to_dict`; a field of the wrong type raises ``ValueError``."""
+        if not isinstance(raw, dict):
+            raise ValueError("a reply must be an object")
         known = {name for name in cls.__dataclass_fields__ if name != "data"}
         values = {key: value for key, value in raw.items() if key in known}
-        values["tool_calls"] = [ToolCall(**call) for call in values.get("tool_calls") or []]
+        for key, value in values.items():
+            expected = _SAVED_TYPES.get(key)
+            if expected is not None and not isinstance(value, expected):
+                raise ValueError(f"reply field {key!r} has the wrong type ({type(value).__name__})")
+        if not all(isinstance(w, str) for w in values.get("warnings") or []):
+            raise ValueError("reply warnings must be strings")
+        values["tool_calls"] = [_tool_call(call) for call in values.get("tool_calls") or []]
         usage = values.get("usage")
-        values["usage"] = Usage(**usage) if isinstance(usage, dict) else None
+        values["usage"] = _usage(usage) if usage is not None else None
         values["choices"] = [cls.from_dict(choice) for choice in values.get("choices") or []]
         return cls(**values)
+
+
+_OPTIONAL_TEXT = (str, type(None))
+_SAVED_TYPES: dict[str, type | tuple[type, ...]] = {
+    "content": str,
+    "reasoning": str,
+    "tool_calls": list,
+    "usage": (dict, type(None)),
+    "finish_reason": _OPTIONAL_TEXT,
+    "id": _OPTIONAL_TEXT,
+    "model": _OPTIONAL_TEXT,
+    "system_fingerprint": _OPTIONAL_TEXT,
+    "matched_stop": (str, int, type(None)),
+    "logprobs": (dict, type(None)),
+    "choices": list,
+    "partial": bool,
+    "interrupted": bool,
+    "error": _OPTIONAL_TEXT,
+    "warnings": list,
+    "cached": bool,
+}
+
+
+def _tool_call(raw: Any) -> ToolCall:
+    if not isinstance(raw, dict):
+        raise ValueError("a saved tool call must be an object")
+    call = ToolCall(**raw)
+    if not (isinstance(call.id, str) and isinstance(call.name, str) and isinstance(call.arguments, str)):
+        raise ValueError("a saved tool call has fields of the wrong type")
+    if not isinstance(call.index, int):
+        raise ValueError("a saved tool call index must be an integer")
+    return call
+
+
+def _usage(raw: Any) -> Usage:
+    if not isinstance(raw, dict):
+        raise ValueError("saved usage must be an object")
+    usage = Usage(**raw)
+    counts = (
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.total_tokens,
+        usage.cache_hit_tokens,
+        usage.cache_miss_tokens,
+        usage.reasoning_tokens,
+    )
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in counts):
+        raise ValueError("saved token counts must be integers")
+    if usage.cost is not None and not isinstance(usage.cost, (int, float)):
+        raise ValueError("a saved cost must be a number")
+    return usage
 
 
 class _ChoiceState:

@@ -226,16 +226,17 @@ class DeepSeekMagics(Magics):
             self.last_reply = partial
             raise
         except StreamInterrupted as exc:
-            if exc.partial is not None:
-                view.finish(exc.partial, "partial")
-                self.last_reply = exc.partial
+            partial = exc.partial if exc.partial is not None else Reply(partial=True, error=str(exc))
+            view.finish(partial, "partial")
+            self.last_reply = partial
             raise
         except ReplyError as exc:
             if exc.reply is not None:
                 view.finish(exc.reply, "error")
                 self.last_reply = exc.reply
             raise
-        except DeepSeekError:
+        except DeepSeekError as exc:
+            view.finish(Reply(error=str(exc)), "error")  # the live view must not stay "waiting…"
             raise
         view.finish(reply)
         self.last_reply = reply
@@ -367,6 +368,8 @@ class DeepSeekMagics(Magics):
                 options["schema"] = schema_from_namespace(args.schema, self.user_ns)
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
+            except Exception as exc:  # the user's object failed while being looked at: still one line
+                raise UsageError(f"--schema {args.schema}: {type(exc).__name__}: {exc}") from None
         return options
 
     def _tools(self, names: str) -> list[Any]:

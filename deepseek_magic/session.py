@@ -97,19 +97,36 @@ class Turn:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Turn:
+        """A turn from saved data; wrong types raise ``ValueError`` (so nothing half-valid loads)."""
+        if not isinstance(raw, dict):
+            raise ValueError("a turn must be an object")
         status = raw.get("status", "complete")
         if status not in ("complete", "partial", "interrupted"):
             raise ValueError(f"unknown turn status {status!r}")
+        for name, kinds in (
+            ("key", str),
+            ("prompt", str),
+            ("system", (str, type(None))),
+            ("model", str),
+            ("provider", str),
+            ("created", (int, float)),
+            ("intermediate", list),
+        ):
+            if name in raw and not isinstance(raw[name], kinds):
+                raise ValueError(f"turn field {name!r} has the wrong type ({type(raw[name]).__name__})")
+        intermediate = list(raw.get("intermediate") or [])
+        if not all(isinstance(message, dict) for message in intermediate):
+            raise ValueError("a turn's intermediate messages must be objects")
         return cls(
-            key=str(raw["key"]),
-            prompt=str(raw["prompt"]),
+            key=raw["key"],
+            prompt=raw["prompt"],
             reply=Reply.from_dict(raw["reply"]),
             system=raw.get("system"),
-            model=str(raw.get("model", "")),
-            provider=str(raw.get("provider", "")),
+            model=raw.get("model", ""),
+            provider=raw.get("provider", ""),
             status=status,
             created=float(raw.get("created", 0.0)),
-            intermediate=list(raw.get("intermediate") or []),
+            intermediate=intermediate,
         )
 
 
@@ -283,6 +300,39 @@ class Exchange:
             status=status,
             intermediate=list(self.intermediate),
         )
+
+
+TURNS_OPENING = ', "turns": ['
+
+
+def _read_session_file(source: Path) -> dict[str, Any]:
+    """The saved document, with its turns already built.
+
+    Files written by :meth:`Session.save` hold one turn per line, so they are
+    read a line at a time: only one turn's text is in memory besides the turns
+    built so far (never the whole file next to a whole parse). Any other
+    layout of the same JSON is read whole.
+    """
+    with source.open(encoding="utf-8") as lines:
+        first = lines.readline()
+        if first.rstrip("\n").endswith(TURNS_OPENING):
+            header: dict[str, Any] = json.loads(first.rstrip("\n")[: -len(TURNS_OPENING)] + "}")
+            turns: list[Any] = []
+            for line in lines:
+                text = line.strip()
+                if text == "]}":
+                    break
+                turns.append(Turn.from_dict(json.loads(text.removeprefix(","))))
+            else:
+                raise ValueError("the file ends before its last turn")
+            if lines.read().strip():
+                raise ValueError("unexpected text after the turns")
+            header["turns"] = turns
+            return header
+    raw = json.loads(source.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict):
+        raise ValueError("a session file holds one JSON object")
+    return raw
 
 
 def _cache_key(request: ChatRequest) -> str:
@@ -571,10 +621,11 @@ class Session:
         return target
 
     def _json_pieces(self) -> Iterator[str]:
-        yield json.dumps(self._header(), ensure_ascii=False)[:-1] + ', "turns": ['
+        """The file, one turn per line: still one JSON document, and :meth:`load` can read it a line at a time."""
+        yield json.dumps(self._header(), ensure_ascii=False)[:-1] + TURNS_OPENING + "\n"
         for index, turn in enumerate(self.turns):
-            yield ("," if index else "") + json.dumps(turn.to_dict(), ensure_ascii=False)
-        yield "]}"
+            yield ("," if index else "") + json.dumps(turn.to_dict(), ensure_ascii=False) + "\n"
+        yield "]}\n"
 
     @classmethod
     def load(
@@ -592,15 +643,19 @@ class Session:
         """
         source = Path(path).expanduser()
         try:
-            raw = json.loads(source.read_text(encoding="utf-8"))
+            raw = _read_session_file(source)
         except FileNotFoundError:
             raise SessionFileError(f"no session file at {source}") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise SessionFileError(f"{source} is not a readable session file: {exc}") from None
         try:
             if not isinstance(raw, dict) or raw.get("version") != SESSION_FILE_VERSION:
                 raise ValueError("unknown format or version")
-            turns = [Turn.from_dict(item) for item in raw["turns"]]
+            if not isinstance(raw.get("turns"), list):
+                raise ValueError("'turns' must be a list")
+            if not isinstance(raw.get("name", "default"), str) or not isinstance(raw.get("system"), (str, type(None))):
+                raise ValueError("'name' and 'system' must be text")
+            turns = [item if isinstance(item, Turn) else Turn.from_dict(item) for item in raw["turns"]]
             base = settings if settings is not None else Settings.from_env()
             saved = {k: v for k, v in dict(raw.get("settings") or {}).items() if k in SAVED_SETTINGS}
             session = cls(str(raw.get("name", "default")), settings=base.merged(**saved), client=client)

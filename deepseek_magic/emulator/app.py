@@ -39,7 +39,7 @@ from .request import ChatRequest, parse_body, parse_chat_request
 from .responses import PlannedResponse, install_log_filter
 from .runware import runware_routes
 from .usage import PromptCache, prompt_tokens, usage_object
-from .wire import body_plan, is_simple, stream_plan
+from .wire import Write, body_plan, is_simple, stream_plan
 
 FAULT_HEADER = "x-emulator-fault"
 MODELS_LISTED = ("deepseek-v4-flash", "deepseek-v4-pro")
@@ -268,7 +268,9 @@ def _reply(
         plan = body_plan(body, usage["completion_tokens"], config, fault)
         media = "application/json"
         if is_simple(plan):
-            return Response(body, headers=headers, media_type=media)
+            write = plan[0]
+            assert isinstance(write, Write)
+            return Response(write.data, headers=headers, media_type=media)  # the planned bytes: a fault may alter them
     return PlannedResponse(
         plan, headers=headers, media_type=media, deadline=config.max_response_seconds, closing=state.closing
     )

@@ -172,7 +172,13 @@ class OpenAICompatProvider:
         return ChunkParser()
 
     def parse_body(self, body: Any) -> list[Event]:
-        """Events equivalent to a whole non-stream ``chat.completion`` body."""
+        """Events equivalent to a whole non-stream ``chat.completion`` body (an Error event if malformed)."""
+        try:
+            return self._body_events(body)
+        except (AttributeError, TypeError, ValueError, OverflowError):
+            return [Error("the server sent a reply in an unexpected shape")]
+
+    def _body_events(self, body: Any) -> list[Event]:
         if not isinstance(body, dict):
             return [Error("the server sent a body that is not a JSON object")]
         if "error" in body and "choices" not in body:
@@ -184,9 +190,9 @@ class OpenAICompatProvider:
             index = int(choice.get("index") or 0)
             message = choice.get("message") or {}
             if message.get("reasoning_content"):
-                events.append(ReasoningDelta(message["reasoning_content"], index))
+                events.append(ReasoningDelta(_text(message["reasoning_content"]), index))
             if message.get("content"):
-                events.append(ContentDelta(message["content"], index))
+                events.append(ContentDelta(_text(message["content"]), index))
             for position, call in enumerate(message.get("tool_calls") or ()):
                 function = call.get("function") or {}
                 events.append(
@@ -229,6 +235,14 @@ class ChunkParser:
         if type(chunk) is not dict:
             self.malformed += 1
             return []
+        try:
+            return self._events(chunk)
+        except (AttributeError, TypeError, ValueError, OverflowError):
+            # Valid JSON in the wrong shape ({"choices": [1]}, a string usage...): skipped, counted, never raised.
+            self.malformed += 1
+            return []
+
+    def _events(self, chunk: dict[str, Any]) -> list[Event]:
         events: list[Event] = []
         if not self._meta_sent and ("id" in chunk or "model" in chunk):
             events.append(_meta(chunk))
@@ -236,22 +250,24 @@ class ChunkParser:
         choices = chunk.get("choices")
         if choices:
             for choice in choices:
-                index = choice.get("index") or 0
+                index = _index(choice.get("index"))
                 delta = choice.get("delta")
                 if delta:
                     reasoning = delta.get("reasoning_content")
                     if reasoning:
-                        events.append(ReasoningDelta(reasoning, index))
+                        events.append(ReasoningDelta(_text(reasoning), index))
                     content = delta.get("content")
                     if content:
-                        events.append(ContentDelta(content, index))
+                        events.append(ContentDelta(_text(content), index))
                     if "tool_calls" in delta:
                         events.extend(_tool_deltas(delta["tool_calls"], index))
                 if choice.get("logprobs"):
-                    events.append(_logprobs(choice["logprobs"], index))
+                    logprobs = _logprobs(choice["logprobs"], index)
+                    if logprobs.content or logprobs.reasoning:
+                        events.append(logprobs)
                 reason = choice.get("finish_reason")
                 if reason:
-                    events.append(Finish(reason, choice.get("matched_stop"), index))
+                    events.append(Finish(_text(reason), _matched(choice.get("matched_stop")), index))
         if chunk.get("usage"):
             events.append(Usage.from_wire(chunk["usage"]))
         if chunk.get("error"):
@@ -265,16 +281,34 @@ class ChunkParser:
 _decode = json.JSONDecoder().decode
 
 
+def _index(value: Any) -> int:
+    if value is None:
+        return 0
+    if type(value) is not int:
+        raise TypeError("an index must be an integer")
+    return value
+
+
+def _matched(value: Any) -> str | int | None:
+    return value if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+
+
+def _text(value: Any) -> str:
+    if type(value) is not str:
+        raise TypeError("text fields must be strings")
+    return value
+
+
 def _tool_deltas(calls: Any, choice: int) -> list[Event]:
     out: list[Event] = []
     for call in calls or ():
         function = call.get("function") or {}
         out.append(
             ToolCallDelta(
-                index=call.get("index") or 0,
-                id=call.get("id") or None,
-                name=function.get("name") or None,
-                arguments=function.get("arguments") or "",
+                index=_index(call.get("index")),
+                id=_optional_text(call.get("id") or None),
+                name=_optional_text(function.get("name") or None),
+                arguments=_text(function.get("arguments") or ""),
                 choice=choice,
             )
         )
@@ -284,19 +318,23 @@ def _tool_deltas(calls: Any, choice: int) -> list[Event]:
 def _meta(obj: dict[str, Any]) -> ResponseMeta:
     created = obj.get("created")
     return ResponseMeta(
-        id=obj.get("id"),
-        model=obj.get("model"),
-        system_fingerprint=obj.get("system_fingerprint"),
-        created=int(created) if isinstance(created, (int, float)) else None,
+        id=_optional_text(obj.get("id")),
+        model=_optional_text(obj.get("model")),
+        system_fingerprint=_optional_text(obj.get("system_fingerprint")),
+        created=int(created) if isinstance(created, (int, float)) and not isinstance(created, bool) else None,
     )
+
+
+def _optional_text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _logprobs(raw: dict[str, Any], choice: int) -> LogprobsDelta:
-    return LogprobsDelta(
-        content=tuple(raw.get("content") or ()),
-        reasoning=tuple(raw.get("reasoning_content") or ()),
-        choice=choice,
-    )
+    content = tuple(raw.get("content") or ())
+    reasoning = tuple(raw.get("reasoning_content") or ())
+    if not all(isinstance(entry, dict) for entry in content + reasoning):
+        raise TypeError("log-probability entries must be objects")
+    return LogprobsDelta(content=content, reasoning=reasoning, choice=choice)
 
 
 def _json_accept() -> dict[str, str]:

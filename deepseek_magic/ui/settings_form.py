@@ -24,6 +24,7 @@ GETs inside the click handler, bounded by the settings' timeouts.
 from __future__ import annotations
 
 import html
+import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -118,6 +119,12 @@ class SettingsForm:
         self.settings = settings
         self.client = client
         self.cache_enabled = cache_enabled
+        # The comm package logs every incoming widget message in full at DEBUG, which would write the key the
+        # browser sends to the password field into any DEBUG log: keep that logger at INFO while the form lives.
+        self._comm_log = logging.getLogger("Comm")
+        self._comm_log_level = self._comm_log.level
+        if self._comm_log.getEffectiveLevel() < logging.INFO:
+            self._comm_log.setLevel(logging.INFO)
         #: Called with the new value when the cache checkbox changes (the magics keep the switch).
         self.on_cache_change: Callable[[bool], None] | None = None
         self._syncing = False
@@ -301,6 +308,7 @@ class SettingsForm:
         text = self.summary()
         for child in _all_widgets(self.widget):
             child.close()
+        self._comm_log.setLevel(self._comm_log_level)
         if self.on_done is not None:
             self.on_done(text)
         return text

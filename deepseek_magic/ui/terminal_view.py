@@ -69,6 +69,10 @@ class TerminalView:
         if reply.usage is not None:
             self.progress.usage = reply.usage
         self._end_section()
+        for warning in reply.warnings:
+            self._write(f"\n({warning})")
+        if reply.error:
+            self._write(f"\nError: {reply.error}")
         self._write(f"\n-- {static.footer_text(reply, self.progress, status)}\n")
 
     def _end_section(self) -> None:
