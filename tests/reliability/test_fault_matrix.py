@@ -644,6 +644,7 @@ def render(outcomes: dict[tuple[str, str], tuple[str, list[str]]], date: str) ->
         "Known gaps:",
         "",
         *(f"- {', '.join(cells)}: {reason}." for reason, cells in sorted(gaps.items())),
+        *([] if gaps else ["- none: every cell meets the contract."]),
         "",
         f"Generated on {date} by `{COMMAND}` (read timeout {READ_TIMEOUT} s, back-off base {BACKOFF_BASE} s).",
         "The run rewrites this file, and fails, whenever the observed matrix differs from it.",
