@@ -48,18 +48,7 @@ class Kernel:
         self.client = client
 
     def send(self, code: str, cell_id: str | None = None) -> Execution:
-        content = {
-            "code": code,
-            "silent": False,
-            "store_history": True,
-            "user_expressions": {},
-            "allow_stdin": False,
-            "stop_on_error": True,
-        }
-        metadata = {"cellId": cell_id} if cell_id else {}
-        message = self.client.session.msg("execute_request", content, metadata=metadata)
-        self.client.shell_channel.send(message)
-        return Execution(message["header"]["msg_id"])
+        return Execution(send_execute_request(self.client, code, cell_id))
 
     def wait_for_iopub(self, execution: Execution, predicate: Any, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -101,6 +90,24 @@ class Kernel:
 
     def run(self, code: str, cell_id: str | None = None, timeout: float = 60) -> Execution:
         return self.finish(self.send(code, cell_id), timeout)
+
+
+def send_execute_request(
+    client: Any, code: str, cell_id: str | None, *, store_history: bool = True, stop_on_error: bool = True
+) -> str:
+    """Send ``code`` the way JupyterLab does, with the cell's id in ``metadata.cellId`` (plain
+    jupyter_client and nbclient leave it out); returns the message id."""
+    content = {
+        "code": code,
+        "silent": False,
+        "store_history": store_history,
+        "user_expressions": {},
+        "allow_stdin": False,
+        "stop_on_error": stop_on_error,
+    }
+    message = client.session.msg("execute_request", content, metadata={"cellId": cell_id} if cell_id else {})
+    client.shell_channel.send(message)
+    return str(message["header"]["msg_id"])
 
 
 @contextmanager

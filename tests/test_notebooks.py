@@ -8,6 +8,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from kernel import send_execute_request
 from nbclient import NotebookClient
 
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
@@ -26,17 +27,7 @@ class LabLikeClient(NotebookClient):
         original = kc.execute
 
         def execute(code: str, **options: Any) -> str:
-            content = {
-                "code": code,
-                "silent": False,
-                "store_history": options.get("store_history", True),
-                "user_expressions": {},
-                "allow_stdin": False,
-                "stop_on_error": options.get("stop_on_error", True),
-            }
-            message = kc.session.msg("execute_request", content, metadata={"cellId": cell.id})
-            kc.shell_channel.send(message)
-            return str(message["header"]["msg_id"])
+            return send_execute_request(kc, code, cell.id, **options)
 
         kc.execute = execute  # type: ignore[method-assign]
         try:

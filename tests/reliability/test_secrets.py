@@ -37,6 +37,7 @@ from comm.base_comm import BaseComm
 from IPython.core import ultratb
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
+from kernel import send_execute_request
 from nbclient import NotebookClient
 from shell import TestingShell
 
@@ -106,17 +107,7 @@ class FrontendClient(NotebookClient):
         original = kc.execute
 
         def execute(code: str, **options: Any) -> str:
-            content = {
-                "code": code,
-                "silent": False,
-                "store_history": options.get("store_history", True),
-                "user_expressions": {},
-                "allow_stdin": False,
-                "stop_on_error": options.get("stop_on_error", True),
-            }
-            message = kc.session.msg("execute_request", content, metadata={"cellId": cell.id})
-            kc.shell_channel.send(message)
-            return str(message["header"]["msg_id"])
+            return send_execute_request(kc, code, cell.id, **options)
 
         kc.execute = execute  # type: ignore[method-assign,assignment]
         try:
