@@ -70,6 +70,9 @@ class Settings(BaseModel):
     n: int | None = None
 
     stream: bool = True
+    async_delivery: bool = Field(
+        default=False, description="Submit and poll instead of holding the connection (Runware's async delivery)."
+    )
     connect_timeout: float = Field(default=10.0, gt=0)
     read_timeout: float = Field(default=120.0, gt=0, description="Longest silence; keep-alives count.")
     max_retries: int = Field(default=2, ge=0, le=10)

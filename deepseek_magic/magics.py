@@ -165,6 +165,7 @@ class DeepSeekMagics(Magics):
     @argument(
         "--strict", action="store_true", help="Strict function tools (DeepSeek beta): arguments follow the schema."
     )
+    @argument("--async-delivery", action="store_true", help="Runware: submit the task and poll for the result.")
     @argument("--concurrency", type=int, default=16, help="With --over: requests in flight at once (default 16).")
     @argument("--confirm", action="store_true", help="With --over: go ahead although the cost estimate is high.")
     @no_var_expand
@@ -355,6 +356,8 @@ class DeepSeekMagics(Magics):
             options["strict_tools"] = True
         if args.no_stream:
             options["stream"] = False
+        if args.async_delivery:
+            options["async_delivery"] = True
         if args.system is not None:
             options["system"] = args.system
         if args.json or args.schema:

@@ -620,3 +620,23 @@ def test_parser_reports_in_stream_errors() -> None:
     events = decode('data: {"errors":[{"code":"timeoutProvider","message":"The provider timed out."}]}')
     assert [type(e).__name__ for e in events] == ["Error"]
     assert getattr(events[0], "code", None) == "timeoutProvider"
+
+
+def test_async_delivery_is_a_setting_and_a_cell_option(emulator: Any, testing_shell: Any, monkeypatch: Any) -> None:
+    from deepseek_magic import Session
+
+    settings = Settings.build(provider="runware", base_url=emulator.base_url, api_key="sk-emulator")
+    sync_reply = Session(settings=settings.merged(stream=False)).ask("Hello async world")
+    reply = Session(settings=settings.merged(async_delivery=True)).ask("Hello async world")
+    tasks = [r.body for r in emulator.requests if r.path == "/v1" and isinstance(r.body, list)]
+    assert any(t[0].get("deliveryMethod") == "async" for t in tasks)
+    assert any(t[0].get("taskType") == "getResponse" for t in tasks)
+    assert reply.content == sync_reply.content
+    monkeypatch.setenv("RUNWARE_API_KEY", "sk-emulator")
+    monkeypatch.setenv("DEEPSEEK_BASE_URL", emulator.base_url)
+    testing_shell.run_line_magic("load_ext", "deepseek_magic")
+    try:
+        testing_shell.run_cell("%%deepseek --provider runware --async-delivery --out polled\nHello async world")
+    finally:
+        testing_shell.run_line_magic("unload_ext", "deepseek_magic")
+    assert testing_shell.user_ns["polled"] == reply.content

@@ -26,11 +26,11 @@ Thinking
     three-value enum is unconfirmed (providers.md §1.7); this is the best guess.
 
 Delivery
-    ``settings.stream`` picks ``stream`` (SSE) or ``sync``. ``async`` (submit,
-    then poll ``getResponse``) is chosen on the provider object:
-    ``dataclasses.replace(RUNWARE, delivery="async")`` registered under
-    ``"runware"``; a public setting for it is meant to come later. The client
-    polls through :meth:`RunwareProvider.poll_call` / :meth:`poll_result`.
+    ``settings.async_delivery`` picks ``async`` (submit, then poll
+    ``getResponse``; ``--async-delivery`` in a cell); otherwise
+    ``settings.stream`` picks ``stream`` (SSE) or ``sync``. A provider object
+    made with ``dataclasses.replace(RUNWARE, delivery=...)`` can pin one. The
+    client polls through :meth:`RunwareProvider.poll_call` / :meth:`poll_result`.
 
 Tool calls in replies
     No source shows how a native result carries model-issued tool calls
@@ -124,6 +124,8 @@ class RunwareProvider:
         """The ``deliveryMethod`` a request with ``settings`` uses."""
         if self.delivery != "auto":
             return self.delivery
+        if settings.async_delivery:
+            return "async"
         return "stream" if settings.stream else "sync"
 
     def prepare(self, request: ChatRequest) -> HttpCall:
