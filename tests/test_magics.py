@@ -35,6 +35,7 @@ def ip(testing_shell: TestingShell, emulator: Any, monkeypatch: pytest.MonkeyPat
     testing_shell.run_line_magic("load_ext", "deepseek_magic")
     yield testing_shell
     testing_shell.run_line_magic("unload_ext", "deepseek_magic")
+    testing_shell.config.pop("DeepSeekMagics", None)  # %config set by a test must not reach the next one
 
 
 def magics(ip: TestingShell) -> DeepSeekMagics:

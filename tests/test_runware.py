@@ -635,8 +635,12 @@ def test_async_delivery_is_a_setting_and_a_cell_option(emulator: Any, testing_sh
     monkeypatch.setenv("RUNWARE_API_KEY", "sk-emulator")
     monkeypatch.setenv("DEEPSEEK_BASE_URL", emulator.base_url)
     testing_shell.run_line_magic("load_ext", "deepseek_magic")
+    before = len(emulator.requests)
     try:
         testing_shell.run_cell("%%deepseek --provider runware --async-delivery --out polled\nHello async world")
     finally:
         testing_shell.run_line_magic("unload_ext", "deepseek_magic")
-    assert testing_shell.user_ns["polled"] == reply.content
+    after = [r.body[0] for r in emulator.requests[before:] if r.path == "/v1" and isinstance(r.body, list)]
+    assert [t.get("deliveryMethod") for t in after if t.get("taskType") == "textInference"] == ["async"]
+    assert any(t.get("taskType") == "getResponse" for t in after)
+    assert testing_shell.user_ns["polled"].startswith("[emulated]")
