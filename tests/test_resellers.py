@@ -10,7 +10,7 @@ import pytest
 from deepseek_magic import Session, Settings
 from deepseek_magic.client import ChatClient
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.errors import ConfigError, InsufficientBalanceError
+from deepseek_magic.errors import AuthenticationError, ConfigError, InsufficientBalanceError, RateLimitError
 from deepseek_magic.providers import ChatRequest
 
 ASK = [{"role": "user", "content": "Describe the sea in two sentences."}]
@@ -72,10 +72,30 @@ def test_evolink_n_through_the_session_stores_every_choice(emulator: Any) -> Non
     assert reply.content == reply.choices[0].content
 
 
-def test_reseller_errors_map_to_the_same_types(emulator: Any) -> None:
-    bad = settings(emulator, "evolink", extra_headers={"X-Emulator-Fault": "status=402"}, max_retries=0)
-    with ChatClient() as client, pytest.raises(InsufficientBalanceError, match="Evolink"):
+@pytest.mark.parametrize("provider", ["anyfast", "evolink"])
+@pytest.mark.parametrize(
+    ("status", "error"), [(401, AuthenticationError), (402, InsufficientBalanceError), (429, RateLimitError)]
+)
+def test_reseller_errors_map_to_the_same_types(emulator: Any, provider: str, status: int, error: type) -> None:
+    bad = settings(emulator, provider, extra_headers={"X-Emulator-Fault": f"status={status}"}, max_retries=0)
+    with ChatClient() as client, pytest.raises(error, match=provider.capitalize()):
         client.chat(ChatRequest(ASK, bad))
+
+
+@pytest.mark.parametrize("provider", ["anyfast", "evolink"])
+@pytest.mark.parametrize("stream", [True, False])
+def test_replies_normalize_to_the_same_reply_as_deepseek(emulator: Any, provider: str, stream: bool) -> None:
+    direct = Settings.build(base_url=emulator.base_url, api_key="sk-emulator", seed=9, stream=stream)
+    with ChatClient() as client:
+        reference = client.chat(ChatRequest(ASK, direct))
+        resold = client.chat(ChatRequest(ASK, settings(emulator, provider, seed=9, stream=stream)))
+    assert (resold.content, resold.reasoning, resold.finish_reason) == (
+        reference.content,
+        reference.reasoning,
+        reference.finish_reason,
+    )
+    assert resold.usage is not None and reference.usage is not None
+    assert resold.usage.completion_tokens == reference.usage.completion_tokens
 
 
 def test_limits_are_enforced_before_sending(emulator: Any) -> None:
