@@ -6,11 +6,10 @@ import json
 import queue
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+from typing import Any
 
-import comm
 import pytest
-from comm.base_comm import BaseComm
+from comms import record_comms
 
 from deepseek_magic.config import Settings
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
@@ -22,28 +21,11 @@ from deepseek_magic.ui.static import ReplyHeader
 KEY = "sk-emulator-chat-7c1d9e0b2a"
 
 
-class RecordingComm(BaseComm):
-    """A comm that keeps every message the kernel would publish."""
-
-    sent: ClassVar[list[tuple[str, Any, str]]] = []
-
-    def publish_msg(
-        self,
-        msg_type: str,
-        data: Any = None,
-        metadata: Any = None,
-        buffers: Any = None,
-        **keys: Any,
-    ) -> None:
-        RecordingComm.sent.append((msg_type, data, self.comm_id))
-
-
 @pytest.fixture
 def messages(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, Any, str]]]:
     """Every (message type, data, comm id) the widgets made in the test would publish."""
     log: list[tuple[str, Any, str]] = []
-    monkeypatch.setattr(RecordingComm, "sent", log)
-    monkeypatch.setattr(comm, "create_comm", lambda *args, **kwargs: RecordingComm(*args, **kwargs))
+    record_comms(monkeypatch, lambda comm_id, kind, data: log.append((kind, data, comm_id)))
     yield log
 
 

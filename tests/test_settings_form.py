@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any
 
-import comm
 import pytest
-from comm.base_comm import BaseComm
+from comms import record_comms
 from ipywidgets.widgets import widget as widget_module
 
 from deepseek_magic.client import ChatClient
@@ -28,28 +27,11 @@ SECRET = "sk-secret-0123456789abcdef42"
 CLOSED_PORT = "http://127.0.0.1:9"
 
 
-class RecordingComm(BaseComm):
-    """A comm that keeps every message the kernel would publish."""
-
-    sent: ClassVar[list[tuple[str, Any]]] = []
-
-    def publish_msg(
-        self,
-        msg_type: str,
-        data: Any = None,
-        metadata: Any = None,
-        buffers: Any = None,
-        **keys: Any,
-    ) -> None:
-        RecordingComm.sent.append((msg_type, data))
-
-
 @pytest.fixture
 def messages(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, Any]]]:
     """Widgets created in the test open RecordingComms; yields the shared message log."""
     log: list[tuple[str, Any]] = []
-    monkeypatch.setattr(RecordingComm, "sent", log)
-    monkeypatch.setattr(comm, "create_comm", lambda *args, **kwargs: RecordingComm(*args, **kwargs))
+    record_comms(monkeypatch, lambda comm_id, kind, data: log.append((kind, data)))
     yield log
 
 

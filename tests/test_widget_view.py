@@ -13,11 +13,10 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
-import comm
 import pytest
-from comm.base_comm import BaseComm
+from comms import RecordingComm, record_comms
 from recordings import REAL_FIXTURES, as_sse
 
 from deepseek_magic import Session, Settings
@@ -60,30 +59,16 @@ class Message:
         return json.dumps(self.data, default=str, ensure_ascii=False)
 
 
-class RecordingComm(BaseComm):
-    """Keeps every message a widget publishes, with its size as JSON."""
-
-    log: ClassVar[list[Message]] = []
-
-    def publish_msg(
-        self,
-        msg_type: str,
-        data: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-        buffers: Any = None,
-        **keys: Any,
-    ) -> None:
-        payload = data or {}
-        size = len(json.dumps(payload, default=str).encode())
-        RecordingComm.log.append(Message(self.comm_id, msg_type, payload, size))
+def message(comm_id: str, kind: str, data: Any) -> Message:
+    payload = data or {}
+    return Message(comm_id, kind, payload, len(json.dumps(payload, default=str).encode()))
 
 
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Message]]:
     """Every comm message of the test, in order."""
-    log: ClassVar[list[Message]] = []
-    monkeypatch.setattr(RecordingComm, "log", log)
-    monkeypatch.setattr(comm, "create_comm", RecordingComm)
+    log: list[Message] = []
+    record_comms(monkeypatch, lambda comm_id, kind, data: log.append(message(comm_id, kind, data)))
     yield log
 
 
@@ -204,8 +189,8 @@ def test_frozen_blocks_are_not_sent_again(sent: list[Message]) -> None:
 
 
 def _bytes_for(paragraphs: int) -> int:
-    log: ClassVar[list[Message]] = []
-    RecordingComm.log = log
+    log: list[Message] = []
+    RecordingComm.sink = lambda comm_id, kind, data: log.append(message(comm_id, kind, data))
     view, _ = make_view(interval=0)
     text = "".join(f"Paragraph {n} says something about widgets and bytes.\n\n" for n in range(paragraphs))
     feed(view, words(text, ContentDelta))

@@ -27,13 +27,12 @@ import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-import comm
 import httpx
 import nbformat
 import pytest
-from comm.base_comm import BaseComm
+from comms import record_comms
 from IPython.core import ultratb
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
@@ -471,22 +470,10 @@ def magics_of(ip: TestingShell) -> DeepSeekMagics:
     return found
 
 
-class RecordingComm(BaseComm):
-    """Keeps every message the kernel would publish for a widget."""
-
-    sent: ClassVar[list[Any]] = []
-
-    def publish_msg(
-        self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any
-    ) -> None:
-        RecordingComm.sent.append((msg_type, data))
-
-
 @pytest.fixture
 def wire(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     log: list[Any] = []
-    monkeypatch.setattr(RecordingComm, "sent", log)
-    monkeypatch.setattr(comm, "create_comm", lambda *args, **kwargs: RecordingComm(*args, **kwargs))
+    record_comms(monkeypatch, lambda comm_id, kind, data: log.append((kind, data)))
     return log
 
 
