@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from ..events import Event, Reply
 from ..tools import ToolResult
+
+DisplayFunction = Callable[..., Any]
+
+
+def display_or_default(display: DisplayFunction | None) -> DisplayFunction:
+    """``display``, or IPython's own (imported late: views are built only when a cell runs)."""
+    if display is not None:
+        return display
+    from IPython.display import display as ipython_display
+
+    return ipython_display
 
 
 class ReplyView(Protocol):

@@ -33,14 +33,12 @@ import ipywidgets as widgets
 from ..errors import DeepSeekError, ReplyError, StreamInterrupted, redact
 from ..events import Accumulator, Event, Reply
 from . import static
-from .base import ReplyView
+from .base import DisplayFunction, ReplyView, display_or_default
 from .progress import ReplyProgress
 from .throttle import Throttle
 
 if TYPE_CHECKING:
     from ..session import Session
-
-DisplayFunction = Callable[..., Any]
 
 
 @dataclass
@@ -73,7 +71,7 @@ class OutputReplyView:
         self.header = header
         self.widget = widgets.Output()
         self.progress = ReplyProgress()
-        self._display = display if display is not None else _ipython_display()
+        self._display = display_or_default(display)
         self._throttle = Throttle(interval)
         self._acc = Accumulator()
         self._note = ""
@@ -128,7 +126,7 @@ class ChatWidget:
         display: DisplayFunction | None = None,
     ) -> None:
         self.session = session
-        self._display = display if display is not None else _ipython_display()
+        self._display = display_or_default(display)
         self.view_factory = view_factory if view_factory is not None else self._default_view
         self.entries: list[ChatEntry] = []
         self._lock = threading.Lock()
@@ -288,9 +286,3 @@ def _user_bundle(text: str) -> dict[str, str]:
     """The user's message: escaped (it is shown, not interpreted), line breaks kept."""
     body = html.escape(text).replace("\n", "<br>\n")
     return {"text/markdown": f"**You:** {body}", "text/plain": f"You: {text}"}
-
-
-def _ipython_display() -> DisplayFunction:
-    from IPython.display import display
-
-    return display

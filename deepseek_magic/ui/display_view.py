@@ -13,6 +13,7 @@ from typing import Any
 from ..events import Accumulator, Event, Reply
 from ..tools import ToolResult
 from . import static
+from .base import display_or_default
 from .progress import ReplyProgress
 from .throttle import Throttle
 
@@ -27,12 +28,8 @@ class DisplayHandleView:
         interval: float = 0.1,
         display: Callable[..., Any] | None = None,
     ) -> None:
-        if display is None:
-            from IPython.display import display as ipython_display
-
-            display = ipython_display
         self.header = header
-        self._display = display
+        self._display = display_or_default(display)
         self._throttle = Throttle(interval)
         self._acc = Accumulator()
         self.progress = ReplyProgress()

@@ -34,6 +34,7 @@ from ipywidgets.widgets.widget_string import HTMLStyle
 from ..events import Accumulator, ContentDelta, Error, Event, ReasoningDelta, Reply, ToolCallDelta
 from ..tools import ToolResult
 from . import static
+from .base import display_or_default
 from .progress import ReplyProgress
 from .render import code_html, escape_text, markdown_to_html, open_fence, split_blocks
 from .throttle import Throttle
@@ -167,13 +168,9 @@ class WidgetReplyView:
         interval: float = 0.1,
         display: Callable[..., Any] | None = None,
     ) -> None:
-        if display is None:
-            from IPython.display import display as ipython_display
-
-            display = ipython_display
         self.header = header
         self.interval = interval
-        self._display = display
+        self._display = display_or_default(display)
         self._throttle = Throttle(interval)
         self._acc = Accumulator()
         self.progress = ReplyProgress()
