@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from comms import record_comms
+from comms import Transcript, record_comms
 
 from deepseek_magic.config import Settings
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
@@ -33,20 +33,6 @@ def messages(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, Any, s
 def emulator() -> Iterator[Any]:
     with run_in_thread(EmulatorConfig(api_key=KEY)) as emu:
         yield emu
-
-
-class Transcript:
-    """Stands in for IPython's ``display``: what the chat puts in its Output widget, in order."""
-
-    def __init__(self) -> None:
-        self.items: list[Any] = []
-
-    def __call__(self, obj: Any, raw: bool = False, **kwargs: Any) -> None:
-        self.items.append(obj)
-
-    @property
-    def lines(self) -> list[str]:
-        return [item["text/plain"] for item in self.items if isinstance(item, dict)]
 
 
 class RecordingView:

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import httpx
 import pytest
+from comms import Transcript
 from IPython.utils.capture import capture_output
 from shell import TestingShell
 
@@ -243,20 +244,6 @@ def run_ask(case: Case) -> Observed:
     seen.case_body = case.last_body()
     follow_up(seen, session, "case", lambda: session.ask(case.next_prompt, key="next"), case)
     return seen
-
-
-class Transcript:
-    """Stands in for IPython's ``display`` in the chat: what goes into its Output widget, in order."""
-
-    def __init__(self) -> None:
-        self.items: list[Any] = []
-
-    def __call__(self, obj: Any, raw: bool = False, **kwargs: Any) -> None:
-        self.items.append(obj)
-
-    @property
-    def lines(self) -> list[str]:
-        return [str(item["text/plain"]) for item in self.items if isinstance(item, dict)]
 
 
 def run_chat(case: Case) -> Observed:
