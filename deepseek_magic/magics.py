@@ -18,7 +18,8 @@ import contextlib
 import re
 import shlex
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
@@ -32,11 +33,18 @@ if TYPE_CHECKING:
     from .session import Session
     from .ui.base import ReplyView
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
 PROVIDERS = ["deepseek", "anyfast", "evolink", "runware"]
 EFFORTS = ["low", "medium", "high", "max"]
 #: Options that may be given more than once.
 REPEATABLE = {"stop"}
 KEY_PATTERN = re.compile(r"(?i)(--?(api[-_]?)?key\b|api[-_]?key\s*=|\bsk-[A-Za-z0-9_\-]{6,})")
+
+
+def named_line_magic(name: str) -> Callable[[_Method], _Method]:
+    """IPython's ``line_magic(name)``, typed as the decorator it is (IPython 9 annotates it as a union)."""
+    return cast("Callable[[_Method], _Method]", line_magic(name))
 
 
 @magics_class
@@ -413,7 +421,7 @@ class DeepSeekMagics(Magics):
     # --------------------------------------------------------------- %deepseek
 
     @no_var_expand
-    @line_magic("deepseek")
+    @named_line_magic("deepseek")
     def deepseek_line(self, line: str) -> Any:
         """``%deepseek help`` lists the subcommands: settings, chat, history, reset, sessions,
         usage, models, balance, config, save, load."""

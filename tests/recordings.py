@@ -1,4 +1,4 @@
-"""Loading the real DeepSeek recordings in shared/fixtures/deepseek-real/.
+"""Loading the real DeepSeek recordings vendored in tests/fixtures/deepseek-real/ (see its SOURCES.md).
 
 Also a deliberately plain reference reader: it states what a recording
 "holds" (text joined, usage from the chunk that carries it, last finish
@@ -9,16 +9,13 @@ readings.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("DEEPSEEK_MAGIC_SHARED", REPO.parent / "shared"))
-REAL_FIXTURES = SHARED / "fixtures" / "deepseek-real"
+REAL_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "deepseek-real"
 
 
 def chunk_files() -> list[Path]:

@@ -27,7 +27,7 @@ def make_shell(tmp_dir: str) -> TestingShell:
     config = Config()
     config.HistoryManager.enabled = False
     config.HistoryAccessor.enabled = False
-    config.InteractiveShell.colors = "NoColor"
+    config.InteractiveShell.colors = "nocolor"  # caseless in IPython 8, lowercase since 9
     shell: TestingShell = TestingShell.instance(config=config, ipython_dir=tmp_dir)
     shell.displayhook.flush = lambda: None  # type: ignore[method-assign]
     return shell

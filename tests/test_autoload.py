@@ -46,7 +46,6 @@ HELPER = "_deepseek_magic_autoload"
 
 def test_wheel_installs_the_startup_file_under_sys_prefix(tmp_path: Path) -> None:
     """A real wheel build: the file is shared data bound for ``{prefix}/etc/ipython/startup/``."""
-    pytest.importorskip("hatchling", reason="hatchling (the build backend) builds the wheel")
     from hatchling.builders.wheel import WheelBuilder
 
     builder = WheelBuilder(str(REPO))
@@ -59,6 +58,8 @@ def test_wheel_installs_the_startup_file_under_sys_prefix(tmp_path: Path) -> Non
         assert shared[0].startswith("deepseek_magic-"), shared[0]
         assert wheel.read(shared[0]) == STARTUP_FILE.read_bytes()
         assert not [name for name in names if name.startswith("jupyter-config/")], "shipped twice"
+        assert "deepseek_magic/py.typed" in names, "the PEP 561 marker ships, so users' type checkers read our hints"
+        assert "deepseek_magic/data/prices.json" in names
 
 
 def test_installed_copy_is_the_current_source() -> None:

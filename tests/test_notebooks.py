@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
+from demo_notebooks import NOTEBOOK_DIR, pristine_copy
 from kernel import send_execute_request
 from nbclient import NotebookClient
 
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 
-REPO = Path(__file__).resolve().parents[1]
 CANARY = "sk-canary-quickstart-7c1e9a2b4d"
 
 
@@ -42,9 +41,10 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, st
         patch.setenv("DEEPSEEK_BASE_URL", emu.base_url)
         patch.setenv("DEEPSEEK_API_KEY", CANARY)
         patch.setenv("DEEPSEEK_MAGIC_NO_AUTOLOAD", "1")
-        nb = nbformat.read(REPO / "notebooks" / "quickstart.ipynb", as_version=4)
-        LabLikeClient(nb, timeout=180, kernel_name="python3", store_widget_state=True).execute()
-        out = tmp_path_factory.mktemp("nb") / "quickstart.ipynb"
+        folder = tmp_path_factory.mktemp("nb")
+        out = pristine_copy(NOTEBOOK_DIR / "quickstart.ipynb", folder)
+        nb = nbformat.read(out, as_version=4)
+        LabLikeClient(nb, timeout=180, kernel_name="python3", store_widget_state=True).execute(cwd=str(folder))
         nbformat.write(nb, out)
         yield nb, out.read_text(encoding="utf-8")
 

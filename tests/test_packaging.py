@@ -8,6 +8,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from demo_notebooks import committed_text, shipped_notebooks
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
@@ -30,8 +31,8 @@ def test_the_lab_extra_covers_every_import_of_the_demo_notebooks() -> None:
     installed = {re.split(r"[\[<>=!~ ]", spec)[0].lower() for spec in project["dependencies"]}
     installed |= {re.split(r"[\[<>=!~ ]", spec)[0].lower() for spec in project["optional-dependencies"]["lab"]}
     installed |= {"deepseek_magic"}
-    for path in (REPO / "notebooks").glob("*.ipynb"):
-        notebook = nbformat.read(path, as_version=4)
+    for path in shipped_notebooks():
+        notebook = nbformat.reads(committed_text(path), as_version=4)
         for cell in notebook.cells:
             if cell.cell_type != "code" or cell.source.lstrip().startswith("%%"):
                 continue  # a cell magic's body is not Python

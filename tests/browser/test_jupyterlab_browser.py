@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import nbformat
 import pytest
+from demo_notebooks import pristine_copy
 
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 
@@ -165,7 +166,7 @@ def jupyter_lab(base: Path, emulator_url: str) -> Iterator[LabServer]:
     """
     root, home = base / "root", base / "jupyter"
     root.mkdir()
-    shutil.copy(NOTEBOOK, root / "quickstart.ipynb")
+    pristine_copy(NOTEBOOK, root)
     settings = home / "user-settings"
     lab_settings(settings)
     port, token = free_port(), secrets.token_hex(16)

@@ -21,7 +21,7 @@ from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 from deepseek_magic.emulator.server import RunningEmulator
 
 KEY = "sk-emulator"
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "deepseek-real"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "deepseek-real"
 
 
 @dataclass
@@ -116,7 +116,7 @@ def make_wire() -> Iterator[Any]:
 
 
 class Recordings:
-    """The real DeepSeek recordings in shared/fixtures/deepseek-real."""
+    """The real DeepSeek recordings vendored in tests/fixtures/deepseek-real."""
 
     @staticmethod
     def chunks(name: str) -> list[dict[str, Any]]:
@@ -133,6 +133,5 @@ class Recordings:
 
 @pytest.fixture(scope="session")
 def real() -> Recordings:
-    if not FIXTURES.is_dir():
-        pytest.skip(f"real recordings not found at {FIXTURES}")
+    assert FIXTURES.is_dir(), f"the vendored recordings are missing: {FIXTURES}"
     return Recordings()

@@ -30,9 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import IPython
 import nbformat
 import pytest
 from comms import record_comms
+from demo_notebooks import pristine_copy, shipped_notebooks
 from IPython.core import ultratb
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
@@ -48,7 +50,7 @@ from deepseek_magic.magics import DeepSeekMagics
 from deepseek_magic.session import Session
 
 REPO = Path(__file__).resolve().parents[2]
-NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = shipped_notebooks()
 CANARY = f"sk-canary-{secrets.token_hex(16)}"
 #: The whole key, then partial leaks: the first and the last eight random characters.
 NEEDLES = (CANARY, CANARY[len("sk-canary-") :][:8], CANARY[-8:])
@@ -305,10 +307,10 @@ def kernel_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     profile.mkdir(parents=True)
     for name in ("ipython_config.py", "ipython_kernel_config.py"):  # outputs go into the history DB too
         (profile / name).write_text("c.HistoryManager.db_log_output = True\n", encoding="utf-8")
-    nb = nbformat.read(source, as_version=4)
+    copy = pristine_copy(source, work)
+    nb = nbformat.read(copy, as_version=4)
     first, after = extra_cells(work)
     nb.cells = [*first, *nb.cells, *after]
-    copy = work / source.name
     nbformat.write(nb, copy)
     nb = nbformat.read(copy, as_version=4)
     with run_in_thread(EmulatorConfig(api_key=CANARY)) as emu, pytest.MonkeyPatch.context() as patch:
@@ -639,13 +641,20 @@ class Interrupting(httpx.BaseTransport):
         raise KeyboardInterrupt
 
 
+def plain_formatter(mode: str) -> ultratb.AutoFormattedTB:
+    """IPython's own traceback formatter without colours (the keyword changed in IPython 9)."""
+    if IPython.version_info >= (9,):
+        return ultratb.AutoFormattedTB(mode=mode, theme_name="nocolor")
+    return ultratb.AutoFormattedTB(mode=mode, color_scheme="NoColor")
+
+
 def interrupted_traceback(mode: str) -> str:
     settings = Settings(api_key=CANARY, base_url="http://127.0.0.1:9", max_retries=0)
     session = Session(settings=settings, client=ChatClient(transport=Interrupting()))
     try:
         session.ask("hello")
     except KeyboardInterrupt as exc:
-        formatter = ultratb.AutoFormattedTB(mode=mode, color_scheme="NoColor")
+        formatter = plain_formatter(mode)
         return str(formatter.text(type(exc), exc, exc.__traceback__))
     raise AssertionError("no interrupt")
 
