@@ -400,8 +400,9 @@ class _StreamState:
             acc.error = replace(acc.error, message=redact(acc.error.message, self.secret))
             raise StreamInterrupted(f"{name} reported an error mid-reply: {acc.error.message}", acc.reply(partial=True))
         decoder = self.decoder
-        if not acc.finished and not (decoder is not None and decoder.done):
+        if not acc.finished and decoder is not None and not decoder.done:
             raise StreamInterrupted(f"{name} closed the stream before the reply was complete", acc.reply(partial=True))
+        # A whole body (decoder None) was read to its end: without choices it is blank, not cut short.
         reply = acc.reply()
         if decoder is not None and decoder.parser.malformed:
             reply.warnings.append(f"{decoder.parser.malformed} malformed stream chunk(s) were skipped")
