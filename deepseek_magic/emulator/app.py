@@ -32,9 +32,9 @@ from .chunks import Meta, completion_body, stream_chunks
 from .config import EmulatorConfig
 from .errors import ApiError, auth_error, concurrency_error, envelope
 from .faults import NO_FAULT, Fault, fault_error, parse_fault
-from .oddities import EmulatorApp, odd_answer
 from .flavours import DEEPSEEK, Flavour, flavour_for, reseller_paths
 from .generation import Choice, realise
+from .oddities import EmulatorApp, odd_answer
 from .replies import compose
 from .request import ChatRequest, parse_body, parse_chat_request
 from .responses import PlannedResponse, install_log_filter
