@@ -442,8 +442,9 @@ class _Batch:
         value: Any = None
         if reply is not None and error is None:
             value = reply.data if self.json_mode else reply.content
-        usage = reply.usage if reply is not None and reply.usage is not None else Usage()
         billed = job.billed if job.billed is not None else Usage(cost=0.0)
+        # A row that failed after a billed answer (a blank, a broken JSON body) shows what it was billed.
+        usage = reply.usage if reply is not None and reply.usage is not None else billed
         result = RowResult(
             value=value,
             prompt_tokens=usage.prompt_tokens,
