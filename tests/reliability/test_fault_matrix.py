@@ -154,7 +154,12 @@ def expected(fault: Fault, entry: Entry) -> Expect:
     if fault.id in ("done-only", "usage-only"):  # a blank reply: an error, kept as partial, never cached
         kept = None if batch else "empty"
         return Expect(
-            requests=1, complete=False, error="BlankReply", says="blank reply", kept=kept, billed=fault.id == "usage-only"
+            requests=1,
+            complete=False,
+            error="BlankReply",
+            says="blank reply",
+            kept=kept,
+            billed=fault.id == "usage-only",
         )
     if fault.id == "html":  # not a reply: one line naming status and content type, nothing kept
         return Expect(requests=1, complete=False, error="UnexpectedResponse", says="200 OK (text/html)")
