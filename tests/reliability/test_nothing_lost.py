@@ -326,7 +326,8 @@ def test_rate_limits_are_announced_while_waiting(emu: RunningEmulator) -> None:
 
 def test_the_terminal_view_leaves_a_raised_error_to_its_one_line() -> None:
     out = io.StringIO()
-    view = TerminalView(ReplyHeader(provider="DeepSeek", model="m", thinking=None, effort=None, session="s"), stream=out)
+    header = ReplyHeader(provider="DeepSeek", model="m", session="s")
+    view = TerminalView(header, stream=out)
     view.start()
     view.finish(Reply(error="Rate limited (too many requests at once)"), "error")
     assert "Rate limited" not in out.getvalue(), "IPython prints the exception's line; the view must not repeat it"
