@@ -14,7 +14,6 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-
 #: Largest token count a saved reply may hold (far above any real session; refuses absurd files).
 MAX_SAVED_TOKENS = 10**13
 #: Largest cost in USD a saved reply may hold.
