@@ -9,6 +9,7 @@ tools without a schema and text that cannot be UTF-8 are one line each, before a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -331,3 +332,25 @@ def test_the_terminal_view_leaves_a_raised_error_to_its_one_line() -> None:
     view.start()
     view.finish(Reply(error="Rate limited (too many requests at once)"), "error")
     assert "Rate limited" not in out.getvalue(), "IPython prints the exception's line; the view must not repeat it"
+
+
+def test_a_cell_rate_limited_to_the_end_waits_visibly_and_prints_its_error_once(
+    emu: RunningEmulator, testing_shell: TestingShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEEPSEEK_BASE_URL", emu.base_url)
+    monkeypatch.setenv("DEEPSEEK_API_KEY", KEY)
+    ip = testing_shell
+    ip.run_line_magic("load_ext", "deepseek_magic")
+    try:
+        with capture_output():
+            ip.run_line_magic("deepseek", "config max_retries=1")
+        emu.config.faults.extend(["status=429,retry_after=1"] * 2)
+        with capture_output() as shown, contextlib.suppress(Exception):  # the testing shell re-raises
+            ip.run_cell("%%deepseek -s limited\nName three primes", cell_id="limited")
+        text = shown.stdout + shown.stderr
+        assert "rate limited, retrying in 1 s" in text
+        assert text.count("Rate limited (too many requests at once)") == 1, text
+        assert "Traceback" not in text
+    finally:
+        emu.config.faults.clear()
+        ip.run_line_magic("unload_ext", "deepseek_magic")
