@@ -354,3 +354,32 @@ def test_a_cell_rate_limited_to_the_end_waits_visibly_and_prints_its_error_once(
     finally:
         emu.config.faults.clear()
         ip.run_line_magic("unload_ext", "deepseek_magic")
+
+
+def quick_lookup(term: str) -> str:
+    """Look a term up."""
+    return f"{term}: found"
+
+
+def test_an_interrupt_in_a_later_round_of_a_tool_loop_keeps_every_billed_round(emu: RunningEmulator) -> None:
+    session = Session(settings=settings(emu))
+    before = sent(emu)
+
+    def stop_in_second_round(event: Any) -> None:
+        if sent(emu) - before >= 2:
+            raise KeyboardInterrupt  # the user interrupts while the round after the tool streams
+
+    with pytest.raises(KeyboardInterrupt):
+        session.ask(
+            "Please call quick_lookup with term harbour.",
+            tools=[quick_lookup],
+            key="loop",
+            on_event=stop_in_second_round,
+        )
+    assert sent(emu) - before == 2
+    first_round = bodies(emu, before)[1]["messages"]
+    assert any(m["role"] == "tool" for m in first_round), "the tool ran and its result went out"
+    turn = session.turn("loop")
+    assert turn is not None and turn.status == "interrupted"
+    assert turn.reply.usage is not None and turn.reply.usage.total_tokens > 0, "the first round's usage is kept"
+    assert session.usage.total_tokens == turn.reply.usage.total_tokens
