@@ -156,3 +156,22 @@ def test_huge_error_body_is_an_error_status_with_megabytes(emu: RunningEmulator)
             for piece in answer.iter_bytes():
                 received += len(piece)
     assert received >= 2 * MIB
+
+
+def test_the_cli_accepts_every_new_fault() -> None:
+    from deepseek_magic.emulator.cli import build_parser
+
+    specs = [
+        "done_only=1",
+        "usage_only=1",
+        "html_200=1",
+        "redirect=1",
+        "close_after_request=1",
+        "huge_line=60",
+        "deep_json=50000",
+        "huge_error_body=200",
+    ]
+    arguments = [part for spec in specs for part in ("--fault", spec)]
+    assert build_parser().parse_args(arguments).fault == specs
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--fault", "huge_line=0"])
