@@ -95,9 +95,11 @@ from .errors import (
     AuthenticationError,
     BudgetExceeded,
     ConfigError,
+    ConnectionLost,
     DeepSeekError,
     InsufficientBalanceError,
     RateLimitError,
+    StreamInterrupted,
 )
 from .events import Reply, Usage
 from .interpolation import InterpolationError, interpolate
@@ -361,6 +363,8 @@ class _Tally:
     cost: float = 0.0
     sent: int = 0
     rate_limited: int = 0
+    #: Everything billed so far (rows that failed after a billed answer included); goes to the session.
+    usage: Usage = field(default_factory=lambda: Usage(cost=0.0))
 
 
 class _Batch:
@@ -408,14 +412,18 @@ class _Batch:
     def accept(self, job: _Job, reply: Reply, *, cached: bool) -> None:
         assert job.exchange is not None and job.request is not None
         if not cached:
-            settings = job.request.settings
-            usage = reply.usage if reply.usage is not None else Usage()
-            priced = self.prices.priced(settings.provider, settings.model, usage)
-            job.billed = priced if job.billed is None else job.billed + priced
+            self.bill(job, reply.usage)
             if self.cache is not None:
                 job.to_store.append((job.key, Reply.from_dict(reply.to_dict())))
         job.exchange.accept(reply)
         self.next_request(job)
+
+    def bill(self, job: _Job, usage: Usage | None) -> None:
+        """Count a billed answer for the row (a finished one, or one that failed after the server answered)."""
+        assert job.request is not None
+        settings = job.request.settings
+        priced = self.prices.priced(settings.provider, settings.model, usage if usage is not None else Usage())
+        job.billed = priced if job.billed is None else job.billed + priced
 
     def finish(self, job: _Job) -> None:
         """Record the row's result (and cache its replies if it succeeded)."""
@@ -424,6 +432,9 @@ class _Batch:
         error = job.error
         if error is None and exchange is not None and exchange.failure is not None:
             error = _one_line(str(exchange.failure))
+        if error is None and reply is not None and reply.reasoning_exhausted:
+            # Not an answer: the row is an error and its reply is never cached (same rule as a cell).
+            error = "max_tokens reached while reasoning: no answer was written (raise max_tokens or lower the effort)"
         if error is None and self.cache is not None:
             for key, stored in job.to_store:
                 self.cache.put(key, stored)
@@ -431,8 +442,9 @@ class _Batch:
         value: Any = None
         if reply is not None and error is None:
             value = reply.data if self.json_mode else reply.content
-        usage = reply.usage if reply is not None and reply.usage is not None else Usage()
         billed = job.billed if job.billed is not None else Usage(cost=0.0)
+        # A row that failed after a billed answer (a blank, a broken JSON body) shows what it was billed.
+        usage = reply.usage if reply is not None and reply.usage is not None else billed
         result = RowResult(
             value=value,
             prompt_tokens=usage.prompt_tokens,
@@ -448,6 +460,8 @@ class _Batch:
         tally.errors += error is not None
         tally.tokens += billed.total_tokens
         tally.cost += billed.cost or 0.0
+        if job.billed is not None:
+            tally.usage = tally.usage + job.billed
         job.exchange = None  # the messages are no longer needed; a big batch should not hold them all
         job.request = None
 
@@ -515,6 +529,8 @@ class _Batch:
             except DeepSeekError as exc:
                 pause = None
                 job.error = _one_line(str(exc))
+                if isinstance(exc, StreamInterrupted) and exc.partial is not None and exc.partial.usage is not None:
+                    self.bill(job, exc.partial.usage)  # a blank or broken answer the server still billed
                 if isinstance(exc, ConfigError):
                     self.fatal = job.error
             finally:
@@ -540,7 +556,8 @@ class _Batch:
         return random.uniform(ceiling / 2, ceiling)
 
     def _failure_pause(self, job: _Job, exc: DeepSeekError) -> float | None:
-        retryable = isinstance(exc, APIConnectionError) or (
+        # A connection closed after the request went out is not sent again: it may have been billed.
+        retryable = (isinstance(exc, APIConnectionError) and not isinstance(exc, ConnectionLost)) or (
             isinstance(exc, APIStatusError) and exc.status_code in RETRYABLE_STATUS
         )
         if retryable:
@@ -705,9 +722,14 @@ def run_batch(
             job.error = _one_line(str(exc))
             fingerprint.update(b"!" + job.error.encode())
             continue
-        job.exchange = Exchange(
-            scratch, prompt, key=f"batch-{position}", system=system, settings=row_settings, schema=schema
-        )
+        try:
+            job.exchange = Exchange(
+                scratch, prompt, key=f"batch-{position}", system=system, settings=row_settings, schema=schema
+            )
+        except ConfigError as exc:  # text that cannot be sent (a lone surrogate): this row's error
+            job.error = _one_line(str(exc))
+            fingerprint.update(b"!" + job.error.encode())
+            continue
         job.request = job.exchange.next_request()
         assert job.request is not None
         job.key = cache_key(job.request)
@@ -757,6 +779,8 @@ def run_batch(
             states[state_key] = finished
         raise
     finally:
+        # What this run paid is the session's spend too (per session and in %deepseek usage), interrupted or not.
+        session.add_batch_usage(batch.tally.usage)
         close = getattr(progress, "close", None)
         if callable(close):
             close()

@@ -22,6 +22,12 @@ Why SQLite with WAL: one file, no server, safe for several threads of a batch
 and for several processes (Dask workers on one machine) writing at once.
 A damaged file must never break the user's cell: it is moved aside and a new
 one is started, with a warning.
+
+The cache can never break or stall a cell: SQLite waits at most
+:data:`BUSY_TIMEOUT` for a lock another process holds (not 30 s, deaf to
+Ctrl-C), and any failure to open or write (a read-only directory, a file where
+the directory should be, a lock held, a full disk) turns the cache off for the
+rest of the process with one warning. Replies are then simply not cached.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ __all__ = ["CACHE_DIR_VARIABLE", "ReplyCache", "cache_key", "default_cache", "de
 
 CACHE_DIR_VARIABLE = "DEEPSEEK_MAGIC_CACHE_DIR"
 CACHE_FILE = "replies.sqlite"
+#: Seconds SQLite waits for another connection's lock before giving up (then the cache turns itself off).
+BUSY_TIMEOUT = 0.1
 #: Bumped when the key recipe changes, so old entries simply stop matching.
 KEY_VERSION = 1
 #: Body fields that change how a reply is delivered, never what it says.
@@ -102,7 +110,8 @@ def cache_key(request: ChatRequest) -> str:
         "body": _normalized_body(call.body),
     }
     text = json.dumps(material, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # surrogatepass: a key for text that cannot be sent must not fail here; sending reports it in one line.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def cacheable(reply: Reply) -> bool:
@@ -116,7 +125,9 @@ class ReplyCache:
     One connection guarded by a lock serves every thread of the process (a
     batch's event-loop thread and the kernel's main thread); WAL mode lets
     other processes read while one writes. Every SQLite failure is turned
-    into a warning and a miss: a cache may forget, it must never break a cell.
+    into a miss: a cache may forget, it must never break a cell. A failure
+    other than a damaged file turns the cache off (:attr:`off` says why),
+    with one warning.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
@@ -126,6 +137,8 @@ class ReplyCache:
         self.path = Path(path).expanduser() if path is not None else default_cache_path()
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        #: Why the cache is off (``None`` while it works).
+        self.off: str | None = None
         with self._lock:
             self._open()
 
@@ -136,7 +149,7 @@ class ReplyCache:
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, check_same_thread=False, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes, no fsync per put
@@ -151,8 +164,26 @@ class ReplyCache:
         """Connect, or move a damaged file aside and start afresh (with a warning)."""
         try:
             self._conn = self._connect()
+        except sqlite3.OperationalError as exc:  # read-only, locked, not a directory, disk full...
+            self._turn_off(exc)
         except sqlite3.DatabaseError as exc:
             self._recreate(exc)
+        except OSError as exc:  # the directory cannot be made: a file in the way, no permission
+            self._turn_off(exc)
+
+    def _turn_off(self, exc: BaseException) -> None:
+        """Stop using the cache for this process, saying so once."""
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+        if self.off is None:
+            self.off = str(exc) or type(exc).__name__
+            warnings.warn(
+                f"the reply cache at {self.path} is off (replies are not cached): {self.off}",
+                RuntimeWarning,
+                stacklevel=5,
+            )
 
     def _recreate(self, exc: Exception) -> None:
         if self._conn is not None:
@@ -178,8 +209,7 @@ class ReplyCache:
         try:
             self._conn = self._connect()
         except (sqlite3.Error, OSError) as again:
-            warnings.warn(f"the reply cache is off for now: {again}", RuntimeWarning, stacklevel=4)
-            self._conn = None
+            self._turn_off(again)
 
     def _run(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor | None:
         """Execute under the lock; a damaged file is recreated once, other failures warn and give ``None``."""
@@ -193,7 +223,7 @@ class ReplyCache:
                     if attempt == 0 and "malformed" in str(exc):
                         self._recreate(exc)
                         continue
-                    warnings.warn(f"the reply cache was skipped: {exc}", RuntimeWarning, stacklevel=3)
+                    self._turn_off(exc)
                     return None
                 except sqlite3.DatabaseError as exc:
                     if attempt == 0:

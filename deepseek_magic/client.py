@@ -37,21 +37,36 @@ from .errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
+    BlankReply,
     ConfigError,
+    ConnectionLost,
     DeepSeekError,
     StreamInterrupted,
+    UnexpectedResponse,
     redact,
     status_error,
 )
 from .events import Accumulator, Error, Event, Reply
 from .providers import ChatRequest, HttpCall, Provider, StreamParser, get_provider
-from .sse import SSEDecoder
+from .sse import SSEDecoder, SSEOverflow
+from .textcheck import bad_text_problem
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 #: A Retry-After longer than this is not waited for; the error is raised instead.
 MAX_RETRY_AFTER = 60.0
 
 EventCallback = Callable[[Event], None]
+#: Told (one line) before the client waits to send a request again: "rate limited, retrying in 4 s".
+RetryNotice = Callable[[str], None]
+
+#: Bytes of an error answer that are read; the rest is left unread (a 200 MB error page is not an error message).
+MAX_ERROR_BODY = 64 * 1024
+#: Bytes of a whole (non-stream) JSON answer; a real reply of 384k tokens is a few megabytes.
+MAX_JSON_BODY = 64 * 1024 * 1024
+#: Bytes of one streamed answer; far above any real reply, it only stops an endless stream.
+MAX_STREAM_BYTES = 1024 * 1024 * 1024
+#: Content types a reply may come with ("" too: some servers send none); anything else is not a reply.
+REPLY_TYPES = ("text/event-stream", "application/json", "application/x-ndjson", "")
 
 #: Pauses between polls of an async task: the first, the growth factor, the longest (seconds).
 POLL_FIRST = 0.25
@@ -139,18 +154,28 @@ def _prepare(provider: Provider, call: HttpCall, settings: Settings) -> _Prepare
 
 def _build(client: httpx.Client | httpx.AsyncClient, prepared: _Prepared, url: str) -> httpx.Request:
     call = prepared.call
-    return client.build_request(
-        call.method,
-        url,
-        json=call.body if call.body is not None else None,
-        headers=prepared.headers,
-        timeout=prepared.timeout,
-    )
+    try:
+        return client.build_request(
+            call.method,
+            url,
+            json=call.body if call.body is not None else None,
+            headers=prepared.headers,
+            timeout=prepared.timeout,
+        )
+    except UnicodeEncodeError:
+        # Text that cannot be UTF-8 (a lone surrogate): say what and where, in one line; nothing was sent.
+        problem = bad_text_problem(call.body) or "the request holds text that cannot be encoded as UTF-8"
+        raise ConfigError(f"{problem}; nothing was sent") from None
 
 
 def _connection_failure(prepared: _Prepared, url: str, exc: Exception) -> DeepSeekError:
     host = httpx.URL(url).host
     name = prepared.provider.display_name
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
+        return ConnectionLost(
+            f"{name} at {host} closed the connection after the request was sent, before answering; "
+            "not sent again, since it may have been billed"
+        )
     if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
         return APITimeoutError(
             f"{name} did not answer within {prepared.settings.read_timeout:g} s "
@@ -165,7 +190,7 @@ def _status_failure(prepared: _Prepared, response: httpx.Response, content: byte
     body: Any
     try:
         body = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, cut at MAX_ERROR_BODY, or nested too deeply to parse
         body = text
     return status_error(
         response.status_code,
@@ -210,18 +235,62 @@ def _poll_plan(provider: Provider, call: HttpCall, body: Any) -> tuple[Polling, 
 
 
 def _is_connect_failure(exc: Exception) -> bool:
-    """Failures where the server cannot have started on the request."""
-    return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError))
+    """Failures before the request was wholly sent: the server cannot have started on it, so it may go again.
+
+    A connection closed *after* the request went out (``RemoteProtocolError``,
+    ``ReadError``) is not one of them: the server may be generating, and billing.
+    """
+    return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.WriteError, httpx.WriteTimeout))
 
 
 def _json_body(prepared: _Prepared, content: bytes) -> Any:
     try:
         return json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError) as exc:
+        why = "nested too deeply to read" if isinstance(exc, RecursionError) else "not valid JSON"
         raise StreamInterrupted(
-            f"{prepared.provider.display_name} sent a reply that is not valid JSON "
+            f"{prepared.provider.display_name} sent a reply that is {why} "
             f"({len(content)} bytes); nothing was lost on our side, try again"
         ) from None
+
+
+def _too_large(prepared: _Prepared, what: str, cap: int, acc: Accumulator) -> StreamInterrupted:
+    got = "the partial reply is kept" if acc.events_seen else "nothing usable had arrived"
+    return StreamInterrupted(
+        f"{prepared.provider.display_name} sent {what} over {cap // (1024 * 1024)} MiB; stopped reading ({got})",
+        acc.reply(partial=True),
+    )
+
+
+def _check_answer(prepared: _Prepared, response: httpx.Response) -> None:
+    """Refuse an answer that is not a reply: a redirect, or a page from a proxy in between.
+
+    Raised before anything is read or kept, in one line naming the status,
+    the content type and (for a redirect) where it points.
+    """
+    kind = str(response.headers.get("content-type", "")).split(";", 1)[0].strip().lower()
+    if response.status_code == 200 and kind in REPLY_TYPES:
+        return
+    name = prepared.provider.display_name
+    shown = kind or "no content type"
+    location = response.headers.get("location")
+    where = f", Location: {location}" if location else ""
+    reason = response.reason_phrase or ""
+    if 300 <= response.status_code < 400:
+        why = "redirects are not followed (check the base URL)"
+    else:
+        why = "not a reply (a proxy or captive portal in between? check the base URL)"
+    raise UnexpectedResponse(f"{name} answered {response.status_code} {reason} ({shown}{where}): {why}")
+
+
+def _retry_notice(failure: DeepSeekError, delay: float) -> str:
+    """The line shown while waiting to send again."""
+    seconds = f"{delay:.0f} s" if delay >= 1 else f"{delay:.1f} s"
+    if isinstance(failure, APIStatusError) and failure.status_code == 429:
+        return f"rate limited, retrying in {seconds}"
+    if isinstance(failure, APIStatusError):
+        return f"server error {failure.status_code}, retrying in {seconds}"
+    return f"could not connect, retrying in {seconds}"
 
 
 class StreamDecoder:
@@ -255,6 +324,54 @@ class StreamDecoder:
         return self.parser.done
 
 
+def _read_capped(response: httpx.Response, cap: int, prepared: _Prepared, acc: Accumulator) -> bytes:
+    """The whole body, or :class:`StreamInterrupted` as soon as it passes ``cap`` bytes."""
+    parts: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > cap:
+            raise _too_large(prepared, "a reply", cap, acc)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def _aread_capped(response: httpx.Response, cap: int, prepared: _Prepared, acc: Accumulator) -> bytes:
+    """Async twin of :func:`_read_capped`."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > cap:
+            raise _too_large(prepared, "a reply", cap, acc)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _read_error_body(response: httpx.Response) -> bytes:
+    """The first :data:`MAX_ERROR_BODY` bytes of an error answer; the rest is never read."""
+    parts: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        parts.append(chunk)
+        size += len(chunk)
+        if size >= MAX_ERROR_BODY:
+            break
+    return b"".join(parts)[:MAX_ERROR_BODY]
+
+
+async def _aread_error_body(response: httpx.Response) -> bytes:
+    """Async twin of :func:`_read_error_body`."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        parts.append(chunk)
+        size += len(chunk)
+        if size >= MAX_ERROR_BODY:
+            break
+    return b"".join(parts)[:MAX_ERROR_BODY]
+
+
 def _is_json_response(response: httpx.Response) -> bool:
     return str(response.headers.get("content-type", "")).startswith("application/json")
 
@@ -262,27 +379,49 @@ def _is_json_response(response: httpx.Response) -> bool:
 class _StreamState:
     """What one reply's reading left behind: enough to judge whether it finished."""
 
-    __slots__ = ("decoder", "provider", "secret")
+    __slots__ = ("decoder", "on_retry", "provider", "secret")
 
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
         self.decoder: StreamDecoder | None = None
+        self.on_retry: RetryNotice | None = None
         #: The key this request carried: an error the server reports inside a 200 answer is redacted with it.
         self.secret: str | None = None
 
     def finish(self, acc: Accumulator) -> Reply:
-        """The final reply, or :class:`StreamInterrupted` when the server did not finish."""
+        """The final reply, or :class:`StreamInterrupted` when the server did not finish.
+
+        A reply without a word (no text, no tool calls: a stream of only
+        ``[DONE]``, or usage alone) is :class:`BlankReply`, so it is never shown
+        as a success, cached, or sent back as context.
+        """
         name = self.provider.display_name
         if acc.error is not None:
             acc.error = replace(acc.error, message=redact(acc.error.message, self.secret))
             raise StreamInterrupted(f"{name} reported an error mid-reply: {acc.error.message}", acc.reply(partial=True))
         decoder = self.decoder
-        if not acc.finished and not (decoder is not None and decoder.done):
+        if not acc.finished and decoder is not None and not decoder.done:
             raise StreamInterrupted(f"{name} closed the stream before the reply was complete", acc.reply(partial=True))
+        # A whole body (decoder None) was read to its end: without choices it is blank, not cut short.
         reply = acc.reply()
         if decoder is not None and decoder.parser.malformed:
             reply.warnings.append(f"{decoder.parser.malformed} malformed stream chunk(s) were skipped")
+        if is_blank(reply):
+            reply.partial = True
+            reason = reply.finish_reason or "none given"
+            raise BlankReply(
+                f"{name} sent a blank reply (no text, no tool calls; finish_reason: {reason}); "
+                "it is kept as partial, not cached, not sent as context",
+                reply,
+            )
         return reply
+
+
+def is_blank(reply: Reply) -> bool:
+    """No choice has text or tool calls (running out of tokens while reasoning is its own case)."""
+    if reply.reasoning_exhausted:
+        return False
+    return not any(choice.content or choice.tool_calls for choice in (reply.choices or [reply]))
 
 
 def _interrupted(prepared: _Prepared, exc: Exception, accumulator: Accumulator) -> DeepSeekError:
@@ -331,15 +470,17 @@ class ChatClient:
         *,
         on_event: EventCallback | None = None,
         accumulator: Accumulator | None = None,
+        on_retry: RetryNotice | None = None,
     ) -> Reply:
         """Send ``request`` and return the whole reply, calling ``on_event`` per event.
 
         Pass your own ``accumulator`` to still hold the partial reply if a
         ``KeyboardInterrupt`` arrives while streaming; the connection is
-        closed either way.
+        closed either way. ``on_retry`` hears one line before each wait to send again.
         """
         acc = accumulator if accumulator is not None else Accumulator()
         state = _StreamState(get_provider(request.settings.provider))
+        state.on_retry = on_retry
         with closing(self._iter_events(request, acc, state)) as events:
             if on_event is None:
                 for _ in events:
@@ -361,11 +502,12 @@ class ChatClient:
         provider = state.provider
         prepared = _prepare(provider, provider.prepare(request), request.settings)
         state.secret = prepared.api_key
-        response = self._open(prepared)
+        response = self._open(prepared, state.on_retry)
         add = acc.add
         try:
+            _check_answer(prepared, response)
             if not prepared.call.stream or _is_json_response(response):
-                body = _json_body(prepared, response.read())
+                body = _json_body(prepared, _read_capped(response, MAX_JSON_BODY, prepared, acc))
                 plan = _poll_plan(provider, prepared.call, body)
                 if plan is None:
                     events = provider.parse_body(body)
@@ -377,7 +519,11 @@ class ChatClient:
                     yield event
                 return
             decoder = state.decoder = StreamDecoder(provider)
+            received = 0
             for chunk in response.iter_bytes():
+                received += len(chunk)
+                if received > MAX_STREAM_BYTES:
+                    raise _too_large(prepared, "a stream", MAX_STREAM_BYTES, acc)
                 for event in decoder.feed(chunk):
                     add(event)
                     yield event
@@ -388,6 +534,8 @@ class ChatClient:
                 yield event
         except httpx.TransportError as exc:
             raise _interrupted(prepared, exc, acc) from None
+        except SSEOverflow:
+            raise _too_large(prepared, "one stream line", SSEDecoder.max_line, acc) from None
         finally:
             response.close()  # also on KeyboardInterrupt and early close: the connection is released
 
@@ -400,7 +548,7 @@ class ChatClient:
             time.sleep(clock.next_wait())
             response = self._open(prepared)
             try:
-                body = _json_body(prepared, response.read())
+                body = _json_body(prepared, _read_capped(response, MAX_JSON_BODY, prepared, Accumulator()))
             finally:
                 response.close()
             events = poller.poll_result(submitted.call, body)
@@ -413,7 +561,7 @@ class ChatClient:
         prepared = _prepare(provider, call, settings)
         response = self._open(prepared)
         try:
-            return _json_body(prepared, response.read())
+            return _json_body(prepared, _read_capped(response, MAX_JSON_BODY, prepared, Accumulator()))
         finally:
             response.close()
 
@@ -433,7 +581,7 @@ class ChatClient:
             raise ConfigError(f"{provider.display_name} has no balance endpoint")
         return self.get_json(call, settings)
 
-    def _open(self, prepared: _Prepared) -> httpx.Response:
+    def _open(self, prepared: _Prepared, on_retry: RetryNotice | None = None) -> httpx.Response:
         urls = prepared.call.urls
         url_index = 0
         attempt = 0
@@ -454,7 +602,7 @@ class ChatClient:
                 if response.status_code < 400:
                     return response
                 try:
-                    content = response.read()
+                    content = _read_error_body(response)
                 except httpx.TransportError:
                     content = b""
                 finally:
@@ -466,6 +614,8 @@ class ChatClient:
             delay = retry_delay(prepared.settings, attempt, retry_after)
             if delay is None:
                 raise failure
+            if on_retry is not None:
+                on_retry(_retry_notice(failure, delay))
             time.sleep(delay)
             attempt += 1
 
@@ -495,10 +645,12 @@ class AsyncChatClient:
         *,
         on_event: EventCallback | None = None,
         accumulator: Accumulator | None = None,
+        on_retry: RetryNotice | None = None,
     ) -> Reply:
         """Async twin of :meth:`ChatClient.chat`."""
         acc = accumulator if accumulator is not None else Accumulator()
         state = _StreamState(get_provider(request.settings.provider))
+        state.on_retry = on_retry
         async with aclosing(self._iter_events(request, acc, state)) as events:
             async for event in events:
                 if on_event is not None:
@@ -520,11 +672,12 @@ class AsyncChatClient:
         provider = state.provider
         prepared = _prepare(provider, provider.prepare(request), request.settings)
         state.secret = prepared.api_key
-        response = await self._open(prepared)
+        response = await self._open(prepared, state.on_retry)
         add = acc.add
         try:
+            _check_answer(prepared, response)
             if not prepared.call.stream or _is_json_response(response):
-                body = _json_body(prepared, await response.aread())
+                body = _json_body(prepared, await _aread_capped(response, MAX_JSON_BODY, prepared, acc))
                 plan = _poll_plan(provider, prepared.call, body)
                 if plan is None:
                     events = provider.parse_body(body)
@@ -536,7 +689,11 @@ class AsyncChatClient:
                     yield event
                 return
             decoder = state.decoder = StreamDecoder(provider)
+            received = 0
             async for chunk in response.aiter_bytes():
+                received += len(chunk)
+                if received > MAX_STREAM_BYTES:
+                    raise _too_large(prepared, "a stream", MAX_STREAM_BYTES, acc)
                 for event in decoder.feed(chunk):
                     add(event)
                     yield event
@@ -547,6 +704,8 @@ class AsyncChatClient:
                 yield event
         except httpx.TransportError as exc:
             raise _interrupted(prepared, exc, acc) from None
+        except SSEOverflow:
+            raise _too_large(prepared, "one stream line", SSEDecoder.max_line, acc) from None
         finally:
             await response.aclose()
 
@@ -559,7 +718,7 @@ class AsyncChatClient:
             await asyncio.sleep(clock.next_wait())
             response = await self._open(prepared)
             try:
-                body = _json_body(prepared, await response.aread())
+                body = _json_body(prepared, await _aread_capped(response, MAX_JSON_BODY, prepared, Accumulator()))
             finally:
                 await response.aclose()
             events = poller.poll_result(submitted.call, body)
@@ -571,11 +730,11 @@ class AsyncChatClient:
         prepared = _prepare(provider, call, settings)
         response = await self._open(prepared)
         try:
-            return _json_body(prepared, await response.aread())
+            return _json_body(prepared, await _aread_capped(response, MAX_JSON_BODY, prepared, Accumulator()))
         finally:
             await response.aclose()
 
-    async def _open(self, prepared: _Prepared) -> httpx.Response:
+    async def _open(self, prepared: _Prepared, on_retry: RetryNotice | None = None) -> httpx.Response:
         urls = prepared.call.urls
         url_index = 0
         attempt = 0
@@ -596,7 +755,7 @@ class AsyncChatClient:
                 if response.status_code < 400:
                     return response
                 try:
-                    content = await response.aread()
+                    content = await _aread_error_body(response)
                 except httpx.TransportError:
                     content = b""
                 finally:
@@ -608,6 +767,8 @@ class AsyncChatClient:
             delay = retry_delay(prepared.settings, attempt, retry_after)
             if delay is None:
                 raise failure
+            if on_retry is not None:
+                on_retry(_retry_notice(failure, delay))
             await asyncio.sleep(delay)
             attempt += 1
 

@@ -51,6 +51,17 @@ class APIConnectionError(DeepSeekError):
     """The server could not be reached (nothing was sent)."""
 
 
+class ConnectionLost(APIConnectionError):
+    """The connection closed after the request had been sent, before any answer.
+
+    Never retried: the server may have started (and billed) the request.
+    """
+
+
+class UnexpectedResponse(DeepSeekError):
+    """The server answered with something that is not a reply (a redirect, a proxy's HTML page); nothing was kept."""
+
+
 class APITimeoutError(DeepSeekError):
     """The server went quiet for longer than the read timeout."""
 
@@ -114,6 +125,15 @@ class StreamInterrupted(DeepSeekError):
     def __init__(self, message: str, partial: Reply | None = None) -> None:
         super().__init__(message)
         self.partial = partial
+
+
+class BlankReply(StreamInterrupted):
+    """The server finished without a word: no text and no tool calls.
+
+    A subclass of :class:`StreamInterrupted` so every caller keeps it the same
+    way: a ``partial`` turn (visible in history, never sent as context), never
+    cached, its usage still counted.
+    """
 
 
 class BudgetExceeded(DeepSeekError):

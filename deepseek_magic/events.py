@@ -10,8 +10,14 @@ Events carry the ``choice`` index so that providers returning several choices
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+#: Largest token count a saved reply may hold (far above any real session; refuses absurd files).
+MAX_SAVED_TOKENS = 10**13
+#: Largest cost in USD a saved reply may hold.
+MAX_SAVED_COST = 1e9
 
 
 @dataclass(slots=True)
@@ -283,8 +289,12 @@ def _usage(raw: Any) -> Usage:
     )
     if not all(isinstance(n, int) and not isinstance(n, bool) for n in counts):
         raise ValueError("saved token counts must be integers")
+    if not all(0 <= n <= MAX_SAVED_TOKENS for n in counts):
+        raise ValueError("saved token counts must be between 0 and 10^13")
     if usage.cost is not None and not isinstance(usage.cost, (int, float)):
         raise ValueError("a saved cost must be a number")
+    if usage.cost is not None and not (math.isfinite(usage.cost) and 0 <= usage.cost <= MAX_SAVED_COST):
+        raise ValueError(f"a saved cost must be a finite amount between 0 and {MAX_SAVED_COST:g}")
     return usage
 
 

@@ -15,6 +15,7 @@ prints every trait.
 from __future__ import annotations
 
 import contextlib
+import keyword
 import re
 import shlex
 import uuid
@@ -39,6 +40,12 @@ PROVIDERS = ["deepseek", "anyfast", "evolink", "runware"]
 EFFORTS = ["low", "medium", "high", "max"]
 #: Options that may be given more than once.
 REPEATABLE = {"stop"}
+#: Names IPython keeps for itself: ``--out`` must not overwrite them (``_ih`` or ``Out`` turned into a string
+#: breaks every later cell until a restart).
+IPYTHON_NAMES = frozenset(
+    {"In", "Out", "_ih", "_oh", "_dh", "_", "__", "___", "_i", "_ii", "_iii", "get_ipython", "exit", "quit"}
+)
+_IPYTHON_NUMBERED = re.compile(r"^_i?\d+$")
 KEY_PATTERN = re.compile(r"(?i)(--?(api[-_]?)?key\b|api[-_]?key\s*=|\bsk-[A-Za-z0-9_\-]{6,})")
 
 
@@ -322,9 +329,12 @@ class DeepSeekMagics(Magics):
                     raise UsageError(f"option {option} is given more than once")
                 seen.add(dest)
         try:
-            return parser.parse_args(tokens)
+            args = parser.parse_args(tokens)
         except UsageError as exc:
             raise UsageError(_one_line(str(exc))) from None
+        if args.out is not None:
+            check_out_name(args.out)
+        return args
 
     def _prompt(self, cell: str, *, raw: bool) -> str:
         if not cell.strip():
@@ -428,6 +438,14 @@ class DeepSeekMagics(Magics):
         from .commands import run_subcommand
 
         return run_subcommand(self, line)
+
+
+def check_out_name(name: str) -> None:
+    """``--out`` takes a plain variable name: an identifier, not a keyword, a dunder or one of IPython's own."""
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise UsageError(f"--out {name!r}: not a variable name (letters, digits and '_', not a Python keyword)")
+    if (name.startswith("__") and name.endswith("__")) or name in IPYTHON_NAMES or _IPYTHON_NUMBERED.match(name):
+        raise UsageError(f"--out {name!r}: that name belongs to Python or IPython; choose another")
 
 
 def unescape(value: str) -> str:

@@ -16,7 +16,9 @@ which does no I/O, so the sync and async paths share it.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import os
 import tempfile
 import time
@@ -28,10 +30,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .client import AsyncChatClient, ChatClient, EventCallback
 from .config import Settings
-from .errors import BudgetExceeded, DeepSeekError, ReplyError, StreamInterrupted
+from .errors import BudgetExceeded, ConfigError, DeepSeekError, ReplyError, StreamInterrupted
 from .events import Accumulator, Reply, Usage
 from .pricing import PRICES, PriceTable
 from .providers import ChatRequest, HttpCall
+from .textcheck import surrogate_problem
 from .tools import DEFAULT_ROUNDS, ToolBox, ToolResult
 
 if TYPE_CHECKING:
@@ -39,6 +42,10 @@ if TYPE_CHECKING:
 
 TurnStatus = Literal["complete", "partial", "interrupted"]
 SESSION_FILE_VERSION = 1
+#: Largest session file :meth:`Session.load` reads (a 400-turn, million-token session is a few megabytes).
+MAX_SESSION_FILE_BYTES = 256 * 1024 * 1024
+#: Largest token count or timestamp a saved file may hold; anything above is not a real figure.
+MAX_SAVED_NUMBER = 10**13
 #: Settings a session file carries: how to generate, not where to connect or with what key.
 SAVED_SETTINGS = (
     "model",
@@ -114,6 +121,9 @@ class Turn:
         ):
             if name in raw and not isinstance(raw[name], kinds):
                 raise ValueError(f"turn field {name!r} has the wrong type ({type(raw[name]).__name__})")
+        created = raw.get("created", 0.0)
+        if not (math.isfinite(created) and 0 <= created <= MAX_SAVED_NUMBER):
+            raise ValueError(f"turn field 'created' is not a real time ({created!r})")
         intermediate = list(raw.get("intermediate") or [])
         if not all(isinstance(message, dict) for message in intermediate):
             raise ValueError("a turn's intermediate messages must be objects")
@@ -137,9 +147,10 @@ ToolCallback = Callable[[ToolResult], None]
 class Exchange:
     """The requests of one ``ask`` and what to make of each reply; no I/O.
 
-    JSON mode may take a second request: a blank reply is asked again as is,
-    and a reply that is not valid JSON (or fails the schema) is asked again
-    once with the problem explained. Usage of both attempts is added up.
+    JSON mode may take a second request: a reply that is not valid JSON (or
+    fails the schema) is asked again once with the problem explained. A blank
+    reply is not asked again: it is an error of its own (asking the same thing
+    twice mostly buys a second blank). Usage of every attempt is added up.
     """
 
     def __init__(
@@ -158,6 +169,10 @@ class Exchange:
         prefix: str | None = None,
         strict_tools: bool = False,
     ) -> None:
+        for value, where in ((text, "the prompt"), (system, "the system prompt")):
+            problem = surrogate_problem(value, where) if value else None
+            if problem:
+                raise ConfigError(f"{problem}; nothing was sent")
         self.session = session
         self.prefix = prefix
         self.text = text
@@ -214,7 +229,21 @@ class Exchange:
         return request
 
     def accept(self, reply: Reply) -> None:
-        """Take a finished reply; may schedule one more request (JSON retry)."""
+        """Take a finished reply; may schedule one more request (JSON retry, or the next tool round)."""
+        if self._take(reply):
+            self._run_tools(reply)
+
+    async def aaccept(self, reply: Reply) -> None:
+        """Async twin of :meth:`accept`: ``async def`` tools are awaited on the caller's loop."""
+        if self._take(reply):
+            assert self.toolbox is not None
+            if self._open_round(reply):
+                for call in reply.tool_calls:
+                    self._record(await self.toolbox.arun(call))
+                self._close_round()
+
+    def _take(self, reply: Reply) -> bool:
+        """Fold ``reply`` in; True when its tool calls should run now."""
         self._attempts += 1
         if reply.cached and reply.usage is not None:
             reply.usage = replace(reply.usage, cost=0.0)  # a cached answer costs nothing again
@@ -226,10 +255,9 @@ class Exchange:
             reply.content = self.prefix + reply.content  # the whole assistant text, as the user sees it
         self.reply = reply
         if self.toolbox is not None and reply.tool_calls:
-            self._run_tools(reply)
-            return
+            return True
         if not self.settings.json_mode:
-            return
+            return False
         from .structured import StructuredOutputError, parse_json_reply, retry_message, to_python, validate
 
         try:
@@ -237,35 +265,42 @@ class Exchange:
             if self.schema is not None:
                 data = validate(data, self.schema)
         except StructuredOutputError as exc:
-            if self._attempts >= 2:
+            if self._attempts >= 2 or not reply.content.strip():
                 self.failure = exc
                 reply.error = str(exc)
-                return
+                return False
             conversation = [*self.messages, *self.intermediate]
-            if not reply.content.strip():
-                self.retry_reason = "the JSON reply was blank; asking once more"
-                self._pending = ChatRequest(conversation, self.settings, self.tools, self.tool_choice)
-            else:
-                self.retry_reason = f"{exc}; asking once more"
-                retry = [*conversation, reply.to_message(), retry_message(exc)]
-                self._pending = ChatRequest(retry, self.settings, self.tools, self.tool_choice)
-            return
+            self.retry_reason = f"{exc}; asking once more"
+            retry = [*conversation, reply.to_message(), retry_message(exc)]
+            self._pending = ChatRequest(retry, self.settings, self.tools, self.tool_choice)
+            return False
         reply.data = to_python(data)
+        return False
 
     def _run_tools(self, reply: Reply) -> None:
         """Run the calls the model asked for and schedule the next round."""
         assert self.toolbox is not None
+        if self._open_round(reply):
+            for call in reply.tool_calls:
+                self._record(self.toolbox.run(call))
+            self._close_round()
+
+    def _open_round(self, reply: Reply) -> bool:
+        assert self.toolbox is not None
         if self.rounds >= self.toolbox.rounds:
             reply.warnings.append(f"stopped after {self.rounds} tool rounds (the limit); the model wanted more")
-            return
+            return False
         self.rounds += 1
         self.intermediate.append(reply.to_message())
-        for call in reply.tool_calls:
-            result = self.toolbox.run(call)
-            self.tool_results.append(result)
-            self.intermediate.append({"role": "tool", "tool_call_id": call.id, "content": result.content})
-            if self.on_tool is not None:
-                self.on_tool(result)
+        return True
+
+    def _record(self, result: ToolResult) -> None:
+        self.tool_results.append(result)
+        self.intermediate.append({"role": "tool", "tool_call_id": result.call.id, "content": result.content})
+        if self.on_tool is not None:
+            self.on_tool(result)
+
+    def _close_round(self) -> None:
         # A forced choice applies to the first round only, or the loop could never end.
         self.tool_choice = None if self.tool_choice not in (None, "none") else self.tool_choice
         conversation = [*self.messages, *self.intermediate]
@@ -281,12 +316,25 @@ class Exchange:
             ) from None
         return self.reply
 
+    def keep_accepted(self) -> None:
+        """Keep the last accepted reply when the turn stops after it (a tool running, a cancelled loop).
+
+        That reply was billed: its turn is stored as ``interrupted`` with the
+        usage of every round so far, so history and ``%deepseek usage`` show it.
+        """
+        if self.reply is None:
+            return
+        self.reply.interrupted = True
+        self.reply.partial = True
+        self.session.store(self._turn(self.reply, "interrupted"))
+
     def keep_partial(self, reply: Reply, status: TurnStatus) -> None:
         """Keep what arrived before an interrupt or a lost connection."""
         if reply.usage is not None:
             reply.usage = self.session.prices.priced(self.settings.provider, self.settings.model, reply.usage)
-        if self._usage is not None and reply.usage is not None:
-            reply.usage = self._usage + reply.usage
+        if self._usage is not None:
+            # Earlier rounds of this exchange (a tool loop, a JSON retry) were billed too.
+            reply.usage = self._usage if reply.usage is None else self._usage + reply.usage
         self.session.store(self._turn(reply, status))
 
     def _turn(self, reply: Reply, status: TurnStatus) -> Turn:
@@ -313,26 +361,41 @@ def _read_session_file(source: Path) -> dict[str, Any]:
     built so far (never the whole file next to a whole parse). Any other
     layout of the same JSON is read whole.
     """
+    size = source.stat().st_size
+    if size > MAX_SESSION_FILE_BYTES:
+        raise ValueError(f"it is {size:,} bytes, above the {MAX_SESSION_FILE_BYTES:,}-byte limit for session files")
     with source.open(encoding="utf-8") as lines:
-        first = lines.readline()
+        first = lines.readline(MAX_SESSION_FILE_BYTES)
         if first.rstrip("\n").endswith(TURNS_OPENING):
-            header: dict[str, Any] = json.loads(first.rstrip("\n")[: -len(TURNS_OPENING)] + "}")
+            header: dict[str, Any] = _loads(first.rstrip("\n")[: -len(TURNS_OPENING)] + "}")
             turns: list[Any] = []
             for line in lines:
                 text = line.strip()
                 if text == "]}":
                     break
-                turns.append(Turn.from_dict(json.loads(text.removeprefix(","))))
+                turns.append(Turn.from_dict(_loads(text.removeprefix(","))))
             else:
                 raise ValueError("the file ends before its last turn")
             if lines.read().strip():
                 raise ValueError("unexpected text after the turns")
             header["turns"] = turns
             return header
-    raw = json.loads(source.read_text(encoding="utf-8"))
+    raw = _loads(source.read_text(encoding="utf-8"))
     if not isinstance(raw, dict):
         raise ValueError("a session file holds one JSON object")
     return raw
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a session file may hold")
+
+
+def _loads(text: str) -> Any:
+    """``json.loads`` that refuses NaN/Infinity and turns too-deep nesting into ``ValueError``."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError("it is nested too deeply to be a session file") from None
 
 
 def _cache_key(request: ChatRequest) -> str:
@@ -382,6 +445,8 @@ class Session:
         self.max_cost = max_cost
         self.prices = prices if prices is not None else PRICES
         self.turns: list[Turn] = []
+        #: Tokens and cost billed outside the turns (batch rows): counted in :attr:`usage` and :attr:`cost`.
+        self.batch_usage = Usage(cost=0.0)
         self._client = client
 
     def __repr__(self) -> str:
@@ -416,17 +481,24 @@ class Session:
 
     @property
     def usage(self) -> Usage:
-        """Tokens over every turn, finished or not (all of them were billed)."""
+        """Tokens over every turn, finished or not (all of them were billed), and over batch rows."""
         total = Usage()
         for turn in self.turns:
             if turn.reply.usage is not None:
                 total = total + turn.reply.usage
+        if self.batch_usage.total_tokens or self.batch_usage.cost:
+            total = total + self.batch_usage
         return total
 
     @property
     def cost(self) -> float:
-        """USD spent so far, over the turns whose cost is known."""
-        return sum(t.reply.usage.cost for t in self.turns if t.reply.usage and t.reply.usage.cost is not None)
+        """USD spent so far, over the turns (and batch rows) whose cost is known."""
+        turns = sum(t.reply.usage.cost for t in self.turns if t.reply.usage and t.reply.usage.cost is not None)
+        return turns + (self.batch_usage.cost or 0.0)
+
+    def add_batch_usage(self, usage: Usage) -> None:
+        """Count what a batch paid (rows are not turns, but they were billed)."""
+        self.batch_usage = self.batch_usage + usage
 
     def check_budget(self, request: ChatRequest) -> None:
         """Refuse to send when the upper estimate of ``request`` would cross :attr:`max_cost`.
@@ -545,32 +617,54 @@ class Session:
                 on_retry(exchange.retry_reason)
             acc = accumulator if accumulator is not None else Accumulator()
             try:
-                reply = client.chat(request, on_event=on_event, accumulator=acc)
+                reply = client.chat(request, on_event=on_event, accumulator=acc, on_retry=on_retry)
             except KeyboardInterrupt:
                 exchange.keep_partial(acc.reply(partial=True, interrupted=True), "interrupted")
                 raise
             except StreamInterrupted as exc:
                 exchange.keep_partial(exc.partial or acc.reply(partial=True), "partial")
                 raise
-            exchange.accept(reply)
+            try:
+                exchange.accept(reply)  # runs the tools the reply asked for
+            except BaseException:
+                exchange.keep_accepted()  # an interrupt while a tool ran: the billed round stays
+                raise
             if cache is not None and key is not None and exchange.failure is None and exchange.next_is_final:
                 cache.put(key, reply)
             accumulator = None  # a retry gets a fresh one
         return exchange.finish()
 
-    async def aask(self, text: str, *, on_event: EventCallback | None = None, **options: Any) -> Reply:
-        """Async twin of :meth:`ask`, for code that already runs an event loop."""
+    async def aask(
+        self,
+        text: str,
+        *,
+        on_event: EventCallback | None = None,
+        on_retry: RetryCallback | None = None,
+        **options: Any,
+    ) -> Reply:
+        """Async twin of :meth:`ask`, for code that already runs an event loop.
+
+        Cancelling the task (or an interrupt) keeps what was billed, as an
+        ``interrupted`` turn: the partial reply, or the last round of a tool loop.
+        """
         exchange = self.exchange(text, **options)
         async with AsyncChatClient() as client:
             while (request := exchange.next_request()) is not None:
                 self.check_budget(request)
                 acc = Accumulator()
                 try:
-                    reply = await client.chat(request, on_event=on_event, accumulator=acc)
+                    reply = await client.chat(request, on_event=on_event, accumulator=acc, on_retry=on_retry)
+                except (asyncio.CancelledError, KeyboardInterrupt):
+                    exchange.keep_partial(acc.reply(partial=True, interrupted=True), "interrupted")
+                    raise
                 except StreamInterrupted as exc:
                     exchange.keep_partial(exc.partial or acc.reply(partial=True), "partial")
                     raise
-                exchange.accept(reply)
+                try:
+                    await exchange.aaccept(reply)  # awaits async tools; sync tools run as in ask()
+                except BaseException:
+                    exchange.keep_accepted()
+                    raise
         return exchange.finish()
 
     def dry_run(self, text: str, **options: Any) -> HttpCall:

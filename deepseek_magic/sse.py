@@ -18,11 +18,21 @@ Rules followed (WHATWG "server-sent events", §9.2.6):
 - one space after the colon is stripped; a line with no colon is a field
   with an empty value;
 - ``id`` containing NUL is ignored; ``retry`` must be all ASCII digits.
+
+Bounds: an unfinished line is kept as a list of pieces (joined once, when its
+end arrives), so an endless line costs linear time, and it may grow to
+:attr:`SSEDecoder.max_line` bytes; one event's ``data`` may total
+:attr:`SSEDecoder.max_event`. Past either, :class:`SSEOverflow` is raised: the
+caller ends the reply with a clear error and keeps what arrived.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+
+class SSEOverflow(ValueError):
+    """A line or an event is larger than the decoder's bound; the stream cannot be trusted further."""
 
 
 @dataclass(slots=True)
@@ -42,12 +52,30 @@ class SSEDecoder:
     blank line (some servers omit it) is still delivered.
     """
 
-    __slots__ = ("_buffer", "_data", "_event", "_id", "_last_id", "_retry", "_skip_lf", "comments")
+    __slots__ = (
+        "_data",
+        "_data_size",
+        "_event",
+        "_id",
+        "_last_id",
+        "_pending",
+        "_pending_size",
+        "_retry",
+        "_skip_lf",
+        "comments",
+    )
+
+    #: Bytes one line may take (a real chunk is a few hundred bytes; a big tool-call argument, some kilobytes).
+    max_line = 8 * 1024 * 1024
+    #: Bytes of ``data`` one event may gather over several lines.
+    max_event = 16 * 1024 * 1024
 
     def __init__(self) -> None:
-        self._buffer = b""
+        self._pending: list[bytes] = []
+        self._pending_size = 0
         self._skip_lf = False
         self._data: list[str] = []
+        self._data_size = 0
         self._event: str | None = None
         self._id: str | None = None
         self._last_id: str | None = None
@@ -62,9 +90,15 @@ class SSEDecoder:
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]
             self._skip_lf = False
-        if self._buffer:
-            chunk = self._buffer + chunk
-            self._buffer = b""
+        if self._pending:
+            if b"\n" not in chunk and b"\r" not in chunk:
+                # Still the same unfinished line: keep the piece, join once at its end (linear, not quadratic).
+                self._hold(chunk)
+                return []
+            self._pending.append(chunk)
+            chunk = b"".join(self._pending)
+            self._pending = []
+            self._pending_size = 0
         if not chunk:
             return []
         lines = chunk.splitlines()
@@ -72,7 +106,7 @@ class SSEDecoder:
         if tail == b"\r":
             self._skip_lf = True
         elif tail != b"\n":
-            self._buffer = lines.pop()
+            self._hold(lines.pop())
         events: list[SSEEvent] = []
         data = self._data
         for line in lines:
@@ -87,6 +121,8 @@ class SSEDecoder:
                 else:
                     self._dispatch(events)
             elif line[:6] == b"data: ":
+                if data:  # a multi-line event (rare): bound its total size
+                    self._grow(len(line))
                 data.append(line[6:].decode("utf-8", "replace"))
             else:
                 self._line(line, events)
@@ -95,11 +131,30 @@ class SSEDecoder:
     def flush(self) -> list[SSEEvent]:
         """End of stream: treat any unterminated line and event as complete."""
         events: list[SSEEvent] = []
-        if self._buffer:
-            self._line(self._buffer, events)
-            self._buffer = b""
+        if self._pending:
+            line = b"".join(self._pending)
+            self._pending = []
+            self._pending_size = 0
+            self._line(line, events)
         self._line(b"", events)
         return events
+
+    def _hold(self, piece: bytes) -> None:
+        """Keep a piece of an unfinished line, within :attr:`max_line`."""
+        self._pending_size += len(piece)
+        if self._pending_size > self.max_line:
+            self._pending = []
+            self._pending_size = 0
+            raise SSEOverflow(f"a line longer than {self.max_line:,} bytes")
+        if piece:
+            self._pending.append(piece)
+
+    def _grow(self, size: int) -> None:
+        self._data_size += size
+        if self._data_size > self.max_event:
+            self._data.clear()
+            self._data_size = 0
+            raise SSEOverflow(f"an event larger than {self.max_event:,} bytes")
 
     def _line(self, raw: bytes, events: list[SSEEvent]) -> None:
         if not raw:
@@ -113,6 +168,8 @@ class SSEDecoder:
         if sep and value[:1] == " ":
             value = value[1:]
         if field == "data":
+            if self._data:
+                self._grow(len(raw))
             self._data.append(value)
         elif field == "event":
             self._event = value
@@ -136,6 +193,7 @@ class SSEDecoder:
                 )
             )
         self._data.clear()  # in place: feed() holds a reference to this list
+        self._data_size = 0
         self._event = None
         self._id = None
         self._retry = None

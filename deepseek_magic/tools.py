@@ -10,16 +10,18 @@ the result, so the model can correct itself and the loop goes on.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, PydanticUserError, ValidationError, create_model
 
 from .errors import ConfigError
 from .events import ToolCall
@@ -68,33 +70,91 @@ class Tool:
         summary, params = _parse_docstring(inspect.getdoc(func) or "")
         self.description: str = str(marks.get("description") or summary or self.name)
         self.arguments = _argument_model(func, params)
+        # Built now, so a parameter the model could never fill is one line before anything is sent.
+        self._parameters = _parameters_schema(self.name, self.arguments)
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI/DeepSeek ``tools[]`` entry."""
-        parameters = _clean(self.arguments.model_json_schema())
         return {
             "type": "function",
-            "function": {"name": self.name, "description": self.description, "parameters": parameters},
+            "function": {"name": self.name, "description": self.description, "parameters": self._parameters},
         }
 
     def run(self, call: ToolCall) -> ToolResult:
-        """Call the function with the model's arguments; errors become the result text."""
+        """Call the function with the model's arguments; errors become the result text.
+
+        An ``async def`` tool is run to completion (in a helper thread when this
+        thread already runs an event loop, as a Jupyter kernel does).
+        """
         started = time.monotonic()
         try:
-            raw = json.loads(call.arguments) if call.arguments.strip() else {}
-            if not isinstance(raw, dict):
-                raise ValueError("arguments must be a JSON object")
-            parsed = self.arguments.model_validate(raw)
-            value = self.func(**{name: getattr(parsed, name) for name in type(parsed).model_fields})
+            value = self.func(**self._arguments(call))
+            if inspect.isawaitable(value):
+                value = run_coroutine(value)
             return ToolResult(call, encode_result(value), time.monotonic() - started)
-        except ValidationError as exc:
+        except Exception as exc:
+            return self._failure(call, exc, started)
+
+    async def arun(self, call: ToolCall) -> ToolResult:
+        """Async twin of :meth:`run`: an ``async def`` tool is awaited on the running loop."""
+        started = time.monotonic()
+        try:
+            value = self.func(**self._arguments(call))
+            if inspect.isawaitable(value):
+                value = await value
+            return ToolResult(call, encode_result(value), time.monotonic() - started)
+        except Exception as exc:
+            return self._failure(call, exc, started)
+
+    def _arguments(self, call: ToolCall) -> dict[str, Any]:
+        raw = json.loads(call.arguments) if call.arguments.strip() else {}
+        if not isinstance(raw, dict):
+            raise ValueError("arguments must be a JSON object")
+        parsed = self.arguments.model_validate(raw)
+        return {name: getattr(parsed, name) for name in type(parsed).model_fields}
+
+    def _failure(self, call: ToolCall, exc: Exception, started: float) -> ToolResult:
+        """The error text sent back to the model, so it can correct itself and the loop goes on."""
+        if isinstance(exc, ValidationError):
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
             text = f"Error: invalid arguments for {self.name}: {problems}"
-        except ValueError as exc:
+        elif isinstance(exc, ValueError):
             text = f"Error: could not read the arguments for {self.name}: {exc}"
-        except Exception as exc:  # the user's function failed: tell the model, keep going
+        else:  # the user's function failed: tell the model, keep going
             text = f"Error: {self.name} raised {type(exc).__name__}: {exc}"
         return ToolResult(call, text, time.monotonic() - started, failed=True)
+
+
+def run_coroutine(awaitable: Any) -> Any:
+    """Run an awaitable to completion from synchronous code.
+
+    With no loop running in this thread, ``asyncio.run``; inside a running
+    loop (a Jupyter kernel's cell) in a helper thread, joined in short slices
+    so the kernel's Interrupt still lands here.
+    """
+
+    async def wrapped() -> Any:
+        return await awaitable
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(wrapped())
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(wrapped())
+        except BaseException as exc:  # handed to the calling thread
+            outcome["error"] = exc
+
+    helper = threading.Thread(target=target, name="deepseek-magic-async-tool", daemon=True)
+    helper.start()
+    while helper.is_alive():
+        helper.join(0.1)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
 
 
 class ToolBox:
@@ -113,6 +173,13 @@ class ToolBox:
             names = ", ".join(sorted(self.tools)) or "none"
             return ToolResult(call, f"Error: there is no tool named {call.name!r}; available: {names}", 0.0, True)
         return found.run(call)
+
+    async def arun(self, call: ToolCall) -> ToolResult:
+        """Async twin of :meth:`run`."""
+        found = self.tools.get(call.name)
+        if found is None:
+            return self.run(call)
+        return await found.arun(call)
 
 
 def encode_result(value: Any) -> str:
@@ -153,6 +220,26 @@ def _argument_model(func: Callable[..., Any], descriptions: dict[str, str]) -> t
         fields[name] = (annotation, Field(default, description=descriptions.get(name)))
     config = ConfigDict(arbitrary_types_allowed=True)
     return create_model(f"{getattr(func, '__name__', 'tool')}_arguments", __config__=config, **fields)
+
+
+def _parameters_schema(name: str, model: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema of a tool's arguments, or one line naming the parameter that has none."""
+    try:
+        return _clean(model.model_json_schema())
+    except (PydanticUserError, TypeError, ValueError):
+        pass
+    for field_name, info in model.model_fields.items():
+        fields: dict[str, Any] = {field_name: (info.annotation, ...)}
+        single = create_model("probe", __config__=ConfigDict(arbitrary_types_allowed=True), **fields)
+        try:
+            single.model_json_schema()
+        except (PydanticUserError, TypeError, ValueError):
+            kind = getattr(info.annotation, "__name__", None) or str(info.annotation)
+            raise ConfigError(
+                f"tool {name}: parameter {field_name!r} is a {kind}, which has no JSON schema, so the model "
+                "could not fill it; take plain values (str, int, float, bool, list, dict, a pydantic model) instead"
+            ) from None
+    raise ConfigError(f"tool {name}: its parameters have no JSON schema")
 
 
 def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:

@@ -34,6 +34,7 @@ from .errors import ApiError, auth_error, concurrency_error, envelope
 from .faults import NO_FAULT, Fault, fault_error, parse_fault
 from .flavours import DEEPSEEK, Flavour, flavour_for, reseller_paths
 from .generation import Choice, realise
+from .oddities import EmulatorApp, odd_answer
 from .replies import compose
 from .request import ChatRequest, parse_body, parse_chat_request
 from .responses import PlannedResponse, install_log_filter
@@ -123,7 +124,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     routes += [Route(path, models, methods=["GET"]) for path in ("/models", "/v1/models", *reseller_paths("/models"))]
     routes.append(Route("/user/balance", balance, methods=["GET"]))
     routes += runware_routes(state)  # Runware's task API at POST /v1
-    app = Starlette(
+    app = EmulatorApp(
         routes=routes,
         middleware=[Middleware(InFlight, state=state)],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _crash},
@@ -205,6 +206,9 @@ async def _chat(state: EmulatorState, request: Request) -> Response:
         _check_auth(config, request)
         if config.max_concurrency is not None and state.in_flight > config.max_concurrency:
             raise concurrency_error(state.in_flight, config.max_concurrency)
+        odd = odd_answer(fault, closing=state.closing, deadline=config.max_response_seconds)
+        if odd is not None:
+            return odd
         forced = fault_error(fault, _presented_key(request), state.in_flight)
         if forced is not None:
             raise forced
@@ -264,7 +268,12 @@ def _reply(
         headers["cache-control"] = "no-cache"
         media = "text/event-stream; charset=utf-8"
     else:
-        body = json.dumps(flavour.chunk(completion_body(meta, choices, usage), stops), ensure_ascii=False).encode()
+        whole = flavour.chunk(completion_body(meta, choices, usage), stops)
+        if fault.done_only or fault.usage_only:  # nothing generated: no choices (and, done_only, no usage either)
+            whole = {**whole, "choices": []}
+            if fault.done_only:
+                whole.pop("usage", None)
+        body = json.dumps(whole, ensure_ascii=False).encode()
         plan = body_plan(body, usage["completion_tokens"], config, fault)
         media = "application/json"
         if is_simple(plan):

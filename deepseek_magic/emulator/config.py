@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 MAX_STALL_SECONDS = 60.0
 MAX_TRICKLE_SECONDS = 10.0
 MAX_KEEPALIVE_FLOOD = 100_000
+#: Largest flood (``huge_line``, ``huge_error_body``) in MiB.
+MAX_FLOOD_MIB = 512
+#: Deepest nesting ``deep_json`` sends.
+MAX_DEPTH = 1_000_000
 
 
 @dataclass

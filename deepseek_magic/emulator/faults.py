@@ -11,6 +11,19 @@ A spec is a comma-separated list of ``key=value`` items, the same grammar in the
     keepalive=50                  50 ``: keep-alive`` comments before the first chunk
     trickle=0.2                   0.2 s between chunks
 
+Answers that are not a reply at all (issue #13: faults found outside the first matrix)::
+
+    done_only=1                   a stream of only ``data: [DONE]`` (a body: no choices, no usage)
+    usage_only=1                  one chunk with ``choices: []`` and usage, then [DONE] (a body: the same)
+    html_200=1                    200 with a proxy's HTML error page instead of a reply
+    redirect=1                    301 to another host, with an HTML body
+    close_after_request=1         read the request, then close the connection without a word
+    huge_line=60                  60 MiB of one line with no newline after the first chunk, then a drop
+                                  (a body: 60 MiB of junk)
+    deep_json=50000               a chunk nested 50,000 arrays deep after the first one, then carry on
+                                  (a body: the nesting instead of the reply)
+    huge_error_body=200           a 500 (or ``status=``) whose body is 200 MiB
+
 Values are clamped to the caps in :mod:`.config` so no request runs unbounded.
 """
 
@@ -18,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import MAX_KEEPALIVE_FLOOD, MAX_STALL_SECONDS, MAX_TRICKLE_SECONDS
+from .config import MAX_DEPTH, MAX_FLOOD_MIB, MAX_KEEPALIVE_FLOOD, MAX_STALL_SECONDS, MAX_TRICKLE_SECONDS
 from .errors import ApiError, auth_error, concurrency_error
 
 #: Statuses a fault may force, with DeepSeek's message and type for each.
@@ -48,6 +61,17 @@ class Fault:
     malformed_after: int | None = None
     keepalive: int | None = None
     trickle: float | None = None
+    done_only: bool = False
+    usage_only: bool = False
+    html_200: bool = False
+    redirect: bool = False
+    close_after_request: bool = False
+    #: MiB of one endless line.
+    huge_line: int | None = None
+    #: Nesting depth of one JSON chunk.
+    deep_json: int | None = None
+    #: MiB of an error body.
+    huge_error_body: int | None = None
 
     @property
     def stall_at(self) -> int | None:
@@ -58,7 +82,21 @@ class Fault:
 
 
 NO_FAULT = Fault()
-_KEYS = ("status", "retry_after", "drop_after", "stall", "stall_after", "malformed_after", "keepalive", "trickle")
+_FLAGS = ("done_only", "usage_only", "html_200", "redirect", "close_after_request")
+_KEYS = (
+    "status",
+    "retry_after",
+    "drop_after",
+    "stall",
+    "stall_after",
+    "malformed_after",
+    "keepalive",
+    "trickle",
+    *_FLAGS,
+    "huge_line",
+    "deep_json",
+    "huge_error_body",
+)
 
 
 def parse_fault(spec: str | None) -> Fault:
@@ -84,7 +122,27 @@ def parse_fault(spec: str | None) -> Fault:
         malformed_after=_count("malformed_after", values.get("malformed_after"), None),
         keepalive=_count("keepalive", values.get("keepalive"), MAX_KEEPALIVE_FLOOD),
         trickle=_seconds("trickle", values.get("trickle"), MAX_TRICKLE_SECONDS),
+        huge_line=_positive("huge_line", values.get("huge_line"), MAX_FLOOD_MIB),
+        deep_json=_positive("deep_json", values.get("deep_json"), MAX_DEPTH),
+        huge_error_body=_positive("huge_error_body", values.get("huge_error_body"), MAX_FLOOD_MIB),
+        **{flag: _flag(flag, values.get(flag)) for flag in _FLAGS},
     )
+
+
+def _flag(key: str, raw: str | None) -> bool:
+    if raw is None:
+        return False
+    value = raw.lower()
+    if value not in ("1", "0", "true", "false", "yes", "no"):
+        raise ValueError(f"{key} must be 1 or 0, got {raw!r}")
+    return value in ("1", "true", "yes")
+
+
+def _positive(key: str, raw: str | None, cap: int) -> int | None:
+    value = _count(key, raw, cap)
+    if value == 0:
+        raise ValueError(f"{key} must be at least 1, got {raw!r}")
+    return value
 
 
 def _status(raw: str | None) -> int | None:

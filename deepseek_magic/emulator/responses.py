@@ -106,9 +106,16 @@ class PlannedResponse(Response):
         return True
 
 
+#: Writes at least this large give the loop a turn afterwards, so a client that hung up is noticed
+#: before the next megabyte of a flood goes to a dead socket.
+_BIG_WRITE = 64 * 1024
+
+
 async def _write(send: Send, data: bytes) -> None:
     if data:
         await send({"type": "http.response.body", "body": data, "more_body": True})
+        if len(data) >= _BIG_WRITE:
+            await anyio.sleep(0)
 
 
 async def _wait(send: Send, action: Wait) -> None:

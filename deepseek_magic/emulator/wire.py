@@ -55,11 +55,39 @@ def malformed_line(payload: dict[str, Any]) -> bytes:
     return b"data: " + text[: max(len(text) // 2, 1)].encode() + b"\n\n"
 
 
+MIB = 1024 * 1024
+
+
+def flood(mib: int, filler: bytes = b"x") -> list[Action]:
+    """``mib`` MiB as 1 MiB writes of one shared buffer (the emulator never holds the whole flood)."""
+    piece = filler * MIB
+    return [Write(piece) for _ in range(mib)]
+
+
+def deep(depth: int) -> bytes:
+    """JSON nested ``depth`` arrays deep: valid, but deeper than a recursive parser can go."""
+    return b"[" * depth + b"]" * depth
+
+
+def usage_only_chunk(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The stream's usage in a chunk with no choices (what a server sends when it produced nothing)."""
+    last = dict(chunks[-1]) if chunks else {}
+    usage = next((chunk["usage"] for chunk in reversed(chunks) if chunk.get("usage")), None)
+    return {**last, "choices": [], "usage": usage}
+
+
 def stream_plan(chunks: list[dict[str, Any]], config: EmulatorConfig, fault: Fault) -> list[Action]:
     """Actions for an SSE stream of ``chunks`` followed by ``[DONE]``."""
     actions: list[Action] = []
     if fault.keepalive:
         actions.append(Write(KEEPALIVE * fault.keepalive))
+    if fault.done_only:
+        return [*actions, Write(DONE)]
+    if fault.usage_only:
+        return [*actions, Write(sse(usage_only_chunk(chunks))), Write(DONE)]
+    if fault.huge_line:  # one real chunk, then a line that never ends
+        first = [Write(sse(chunks[0]))] if chunks else []
+        return [*actions, *first, Write(b"data: "), *flood(fault.huge_line), Abort()]
     if config.ttft > 0:
         actions.append(Wait(config.ttft, KEEPALIVE, config.keepalive_interval))
     gap = fault.trickle if fault.trickle is not None else (1.0 / config.tps if config.tps > 0 else 0.0)
@@ -71,6 +99,8 @@ def stream_plan(chunks: list[dict[str, Any]], config: EmulatorConfig, fault: Fau
             return actions
         if fault.malformed_after == index:
             actions.append(Write(malformed_line(chunk)))
+        if fault.deep_json and index == 1:
+            actions.append(Write(b"data: " + deep(fault.deep_json) + b"\n\n"))
         if index > 0 and gap > 0:
             actions.append(Wait(gap))
         actions.append(Write(sse(chunk)))
@@ -101,7 +131,11 @@ def body_plan(body: bytes, tokens: int, config: EmulatorConfig, fault: Fault) ->
         actions.append(Wait(wait, b"\n", config.keepalive_interval))
     if fault.stall:
         actions.append(Wait(fault.stall))
-    if fault.drop_after is not None:
+    if fault.huge_line:
+        actions += flood(fault.huge_line)
+    elif fault.deep_json:
+        actions.append(Write(deep(fault.deep_json)))
+    elif fault.drop_after is not None:
         actions += [Write(body[: min(fault.drop_after, max(len(body) - 1, 0))]), Abort()]
     elif fault.malformed_after is not None:
         actions.append(Write(body[: max(len(body) // 2, 1)] + b"\n"))

@@ -229,7 +229,7 @@ class ChunkParser:
             return []
         try:
             chunk = _decode(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # broken, or nested too deeply to parse: skipped and counted
             self.malformed += 1
             return []
         if type(chunk) is not dict:

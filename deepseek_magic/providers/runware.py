@@ -548,7 +548,7 @@ class TaskStreamParser:
             return []
         try:
             chunk = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             self.malformed += 1
             return []
         if isinstance(chunk, dict) and isinstance(chunk.get("data"), dict):

@@ -71,7 +71,9 @@ class TerminalView:
         self._end_section()
         for warning in reply.warnings:
             self._write(f"\n({warning})")
-        if reply.error:
+        if reply.error and status != "error":
+            # status "error": the exception follows and IPython prints it in one line; printing it here too
+            # would show the same error twice.
             self._write(f"\nError: {reply.error}")
         self._write(f"\n-- {static.footer_text(reply, self.progress, status)}\n")
 
