@@ -503,7 +503,7 @@ def test_usage_table_escapes_dollars_for_markdown(ip: TestingShell) -> None:
     with capture_output() as captured:
         ip.run_line_magic("deepseek", "usage")
     markdown = captured.outputs[-1].data["text/markdown"]
-    assert "\\$" in markdown and " $0" not in markdown
+    assert "&#36;" in markdown and " $0" not in markdown
 
 
 # ------------------------------------------------------------ reply cache and batches
