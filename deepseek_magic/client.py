@@ -24,6 +24,7 @@ import asyncio
 import email.utils
 import json
 import random
+import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from contextlib import aclosing, closing
@@ -109,21 +110,48 @@ def retry_delay(settings: Settings, attempt: int, retry_after: float | None) -> 
     return random.uniform(ceiling / 2, ceiling)
 
 
+class ProviderAuth(httpx.Auth):
+    """Adds the provider's ``Authorization`` header as each request is sent, and holds no key.
+
+    Why: IPython's ``%xmode Verbose`` (stack_data) prints the variables of
+    every frame *and evaluates the attributes* the executing lines mention,
+    so ``repr=False`` hides nothing. Here no object a frame can reach holds
+    the plain key: the header is built from the Settings (a ``SecretStr``)
+    inside httpx's auth step, after the request (URL, JSON body) has been
+    built, so a failure while building it finds no key anywhere. httpx's own
+    ``Headers`` repr masks ``authorization``.
+    """
+
+    def __init__(self, provider: Provider, settings: Settings) -> None:
+        self._provider = provider
+        self._settings = settings
+
+    def __repr__(self) -> str:
+        return f"ProviderAuth({self._provider.name!r})"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers.update(self._provider.auth_headers(_secret(self._settings) or ""))
+        yield request
+
+
+def _secret(settings: Settings) -> str | None:
+    """The key, for a header or for redacting a message; only ever a call's value, never stored."""
+    return settings.resolved_api_key()
+
+
 @dataclass
 class _Prepared:
-    """Everything needed to send one call, computed once before any I/O."""
+    """Everything needed to send one call, computed once before any I/O (no key among it)."""
 
     provider: Provider
     call: HttpCall
-    headers: dict[str, str] = field(repr=False)  # carries Authorization: never in a repr or a Verbose traceback
     timeout: httpx.Timeout
     settings: Settings
-    api_key: str = field(repr=False)
+    auth: ProviderAuth = field(repr=False)
 
 
 def _prepare(provider: Provider, call: HttpCall, settings: Settings) -> _Prepared:
-    api_key = settings.resolved_api_key()
-    if not api_key:
+    if not settings.resolved_api_key():  # also refuses a key with a CR, naming its variable
         raise ConfigError(
             f"no API key for {provider.display_name}: set {settings.key_variable} or enter it in %deepseek settings"
         )
@@ -133,8 +161,7 @@ def _prepare(provider: Provider, call: HttpCall, settings: Settings) -> _Prepare
         write=settings.read_timeout,
         pool=settings.connect_timeout,
     )
-    headers = {**call.headers, **provider.auth_headers(api_key)}
-    return _Prepared(provider, call, headers, timeout, settings, api_key)
+    return _Prepared(provider, call, timeout, settings, ProviderAuth(provider, settings))
 
 
 def _build(client: httpx.Client | httpx.AsyncClient, prepared: _Prepared, url: str) -> httpx.Request:
@@ -143,7 +170,7 @@ def _build(client: httpx.Client | httpx.AsyncClient, prepared: _Prepared, url: s
         call.method,
         url,
         json=call.body if call.body is not None else None,
-        headers=prepared.headers,
+        headers=call.headers,
         timeout=prepared.timeout,
     )
 
@@ -156,7 +183,7 @@ def _connection_failure(prepared: _Prepared, url: str, exc: Exception) -> DeepSe
             f"{name} did not answer within {prepared.settings.read_timeout:g} s "
             f"(read timeout; raise it with read_timeout)"
         )
-    reason = redact(str(exc) or type(exc).__name__, prepared.api_key)
+    reason = redact(str(exc) or type(exc).__name__, _secret(prepared.settings))
     return APIConnectionError(f"could not reach {name} at {host}: {reason}")
 
 
@@ -171,7 +198,7 @@ def _status_failure(prepared: _Prepared, response: httpx.Response, content: byte
         response.status_code,
         body,
         provider=prepared.provider.display_name,
-        secrets=(prepared.api_key,),
+        secrets=(_secret(prepared.settings),),
         trace_id=response.headers.get("x-ds-trace-id"),
         retry_after=parse_retry_after(response.headers.get("retry-after")),
     )
@@ -262,19 +289,20 @@ def _is_json_response(response: httpx.Response) -> bool:
 class _StreamState:
     """What one reply's reading left behind: enough to judge whether it finished."""
 
-    __slots__ = ("decoder", "provider", "secret")
+    __slots__ = ("decoder", "provider", "settings")
 
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
         self.decoder: StreamDecoder | None = None
-        #: The key this request carried: an error the server reports inside a 200 answer is redacted with it.
-        self.secret: str | None = None
+        #: The request's settings: an error the server reports inside a 200 answer is redacted with its key.
+        self.settings: Settings | None = None
 
     def finish(self, acc: Accumulator) -> Reply:
         """The final reply, or :class:`StreamInterrupted` when the server did not finish."""
         name = self.provider.display_name
         if acc.error is not None:
-            acc.error = replace(acc.error, message=redact(acc.error.message, self.secret))
+            secret = _secret(self.settings) if self.settings is not None else None
+            acc.error = replace(acc.error, message=redact(acc.error.message, secret))
             raise StreamInterrupted(f"{name} reported an error mid-reply: {acc.error.message}", acc.reply(partial=True))
         decoder = self.decoder
         if not acc.finished and not (decoder is not None and decoder.done):
@@ -360,7 +388,7 @@ class ChatClient:
     def _iter_events(self, request: ChatRequest, acc: Accumulator, state: _StreamState) -> Generator[Event, None, None]:
         provider = state.provider
         prepared = _prepare(provider, provider.prepare(request), request.settings)
-        state.secret = prepared.api_key
+        state.settings = prepared.settings
         response = self._open(prepared)
         add = acc.add
         try:
@@ -441,7 +469,7 @@ class ChatClient:
             url = urls[url_index]
             failure: DeepSeekError
             try:
-                response = self._http.send(_build(self._http, prepared, url), stream=True)
+                response = self._http.send(_build(self._http, prepared, url), stream=True, auth=prepared.auth)
             except httpx.TransportError as exc:
                 if not _is_connect_failure(exc):
                     raise _connection_failure(prepared, url, exc) from None
@@ -476,9 +504,23 @@ class ChatClient:
 class AsyncChatClient:
     """The same client over ``httpx.AsyncClient``, for batch work on one event loop."""
 
-    def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None, max_connections: int = 100) -> None:
+    def __init__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 100,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
+        """``verify`` takes a shared SSL context (building one costs ~30 ms).
+
+        Without an explicit ``transport`` httpx builds its own, mounting
+        ``HTTP(S)_PROXY``/``ALL_PROXY`` and honouring ``NO_PROXY`` exactly as
+        the sync client does; a transport passed in bypasses the environment.
+        """
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self._http = httpx.AsyncClient(transport=transport, limits=limits, follow_redirects=False)
+        self._http = httpx.AsyncClient(
+            transport=transport, limits=limits, verify=verify, follow_redirects=False, trust_env=True
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -519,7 +561,7 @@ class AsyncChatClient:
     ) -> AsyncGenerator[Event, None]:
         provider = state.provider
         prepared = _prepare(provider, provider.prepare(request), request.settings)
-        state.secret = prepared.api_key
+        state.settings = prepared.settings
         response = await self._open(prepared)
         add = acc.add
         try:
@@ -583,7 +625,7 @@ class AsyncChatClient:
             url = urls[url_index]
             failure: DeepSeekError
             try:
-                response = await self._http.send(_build(self._http, prepared, url), stream=True)
+                response = await self._http.send(_build(self._http, prepared, url), stream=True, auth=prepared.auth)
             except httpx.TransportError as exc:
                 if not _is_connect_failure(exc):
                     raise _connection_failure(prepared, url, exc) from None
