@@ -64,7 +64,9 @@ def show(markdown: str, plain: str) -> None:
     """Markdown (built only from :mod:`.ui.render`'s escapers) with its plain-text twin."""
     from IPython.display import display
 
-    display({"text/markdown": markdown, "text/plain": plain}, raw=True)
+    from .errors import strip_controls
+
+    display({"text/markdown": markdown, "text/plain": strip_controls(plain)}, raw=True)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, str]:
@@ -231,7 +233,10 @@ def save(magics: DeepSeekMagics, words: list[str]) -> None:
     if len(rest) != 1:
         raise UsageError("save takes one PATH (and optionally -s NAME)")
     session = magics.get_session(name)
-    path = session.save(rest[0])
+    try:
+        path = session.save(rest[0])
+    except OSError as exc:  # permission, a missing mount, a full disk: one line, like every refusal
+        raise UsageError(f"could not save to {rest[0]}: {exc.strerror or exc}") from None
     print(f"Session {session.name} ({len(session.turns)} turns) saved to {path}")
 
 

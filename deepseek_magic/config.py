@@ -201,7 +201,7 @@ class Settings(BaseModel):
         value = value.strip().rstrip("/")
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"base_url must be an http(s) URL, got {value!r}")
+            raise ValueError("base_url must be an http(s) URL with a host")  # not echoed: it may be a pasted secret
         if parts.username or parts.password:
             raise ValueError("base_url must not contain credentials; set the API key instead")
         return value
