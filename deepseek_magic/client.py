@@ -135,7 +135,7 @@ class ProviderAuth(httpx.Auth):
 
 
 def _secret(settings: Settings) -> str | None:
-    """The key, for a header or for redacting a message; only ever a call's value, never stored."""
+    """The key for the header: only ever a call's value, never stored."""
     return settings.resolved_api_key()
 
 
@@ -183,7 +183,7 @@ def _connection_failure(prepared: _Prepared, url: str, exc: Exception) -> DeepSe
             f"{name} did not answer within {prepared.settings.read_timeout:g} s "
             f"(read timeout; raise it with read_timeout)"
         )
-    reason = redact(str(exc) or type(exc).__name__, _secret(prepared.settings))
+    reason = redact(str(exc) or type(exc).__name__, *prepared.settings.secrets_to_redact())
     return APIConnectionError(f"could not reach {name} at {host}: {reason}")
 
 
@@ -198,7 +198,7 @@ def _status_failure(prepared: _Prepared, response: httpx.Response, content: byte
         response.status_code,
         body,
         provider=prepared.provider.display_name,
-        secrets=(_secret(prepared.settings),),
+        secrets=prepared.settings.secrets_to_redact(),
         trace_id=response.headers.get("x-ds-trace-id"),
         retry_after=parse_retry_after(response.headers.get("retry-after")),
     )
@@ -301,8 +301,8 @@ class _StreamState:
         """The final reply, or :class:`StreamInterrupted` when the server did not finish."""
         name = self.provider.display_name
         if acc.error is not None:
-            secret = _secret(self.settings) if self.settings is not None else None
-            acc.error = replace(acc.error, message=redact(acc.error.message, secret))
+            secrets = self.settings.secrets_to_redact() if self.settings is not None else ()
+            acc.error = replace(acc.error, message=redact(acc.error.message, *secrets))
             raise StreamInterrupted(f"{name} reported an error mid-reply: {acc.error.message}", acc.reply(partial=True))
         decoder = self.decoder
         if not acc.finished and not (decoder is not None and decoder.done):

@@ -317,6 +317,13 @@ class Settings(BaseModel):
             raise ConfigError(problem)
         return env.get(self.key_variable) or None
 
+    def secrets_to_redact(self, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+        """Every form of the key a message might echo, valid or not: for masking error text, never raises."""
+        env = os.environ if environ is None else environ
+        explicit = self.api_key.get_secret_value() if self.api_key is not None else ""
+        raw = env.get(self.key_variable) or ""
+        return tuple(dict.fromkeys(text for text in (explicit, raw, raw.strip()) if text))
+
     def __getstate__(self) -> dict[Any, Any]:
         """Pickled without the key: a copy sent to another process reads that process's key variable."""
         state = dict(super().__getstate__())
@@ -328,7 +335,7 @@ class Settings(BaseModel):
     def public_dict(self) -> dict[str, Any]:
         """Every setting but the key, for display and saving."""
         data = self.model_dump(exclude={"api_key"})
-        data["api_key_set"] = self.resolved_api_key() is not None
+        data["api_key_set"] = bool(self.secrets_to_redact())
         return data
 
 

@@ -248,7 +248,7 @@ class ChatWidget:
     def _describe(self, exc: BaseException) -> str:
         detail = " ".join(str(exc).split())
         text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-        return "⚠ " + redact(text, self.session.settings.resolved_api_key())
+        return "⚠ " + redact(text, *self.session.settings.secrets_to_redact())
 
     def _next_key(self) -> str:
         """``chat-<n>`` not yet used in the session, so the turn appends (several chats may share it)."""
