@@ -118,8 +118,10 @@ class ProviderAuth(httpx.Auth):
     so ``repr=False`` hides nothing. Here no object a frame can reach holds
     the plain key: the header is built from the Settings (a ``SecretStr``)
     inside httpx's auth step, after the request (URL, JSON body) has been
-    built, so a failure while building it finds no key anywhere. httpx's own
-    ``Headers`` repr masks ``authorization``.
+    built, so a failure while building it finds no key anywhere; and the header
+    is taken off the request again once httpx is done with it (response in, or
+    the send failed), so the request objects left in an exception's frames hold
+    no key either. httpx's own ``Headers`` repr masks ``authorization``.
     """
 
     def __init__(self, provider: Provider, settings: Settings) -> None:
@@ -129,9 +131,30 @@ class ProviderAuth(httpx.Auth):
     def __repr__(self) -> str:
         return f"ProviderAuth({self._provider.name!r})"
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers.update(self._provider.auth_headers(_secret(self._settings) or ""))
-        yield request
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        names = self._sign(request)
+        try:
+            yield request
+        finally:  # httpx closes the flow when the response is in or the send failed: the header goes
+            self._unsign(request, names)
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        names = self._sign(request)
+        try:
+            yield request
+        finally:
+            self._unsign(request, names)
+
+    def _sign(self, request: httpx.Request) -> list[str]:
+        headers = self._provider.auth_headers(_secret(self._settings) or "")
+        request.headers.update(headers)
+        return list(headers)
+
+    @staticmethod
+    def _unsign(request: httpx.Request, names: list[str]) -> None:
+        """The bytes are on the wire by now; the request left in an exception's frames no longer holds the key."""
+        for name in names:
+            request.headers.pop(name, None)
 
 
 def _secret(settings: Settings) -> str | None:
