@@ -98,11 +98,13 @@ def run_lab(notebook: str, *, port: int, browser: bool, force_emulator: bool = F
                 f"No API key set: the demo talks to the local emulator at {emulator_url} (emulated replies).",
                 flush=True,
             )
+        # `jupyter lab` would run the first `jupyter-lab` on PATH, maybe another installation's (and its kernels
+        # another deepseek_magic); `-m jupyterlab` and this interpreter's scripts first keep it all in this one.
+        environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), environ.get("PATH", "")])
         command = [
             sys.executable,
             "-m",
-            "jupyter",
-            "lab",
+            "jupyterlab",
             notebook,
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={port}",
