@@ -18,6 +18,7 @@ re-sends only the tail: traffic grows with the answer, not with its square.
 
 from __future__ import annotations
 
+import bisect
 import html
 import re
 from functools import lru_cache
@@ -276,6 +277,8 @@ _PUNCTUATION = frozenset(r"""!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~""")
 _LEADING_SPACE = re.compile(r"^[ \t]+", re.MULTILINE)
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 _LINK_SYNTAX = re.compile(r"\]\(|\]:|\]\[")
+_BACKTICK_RUN = re.compile(r"`+")
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 
 
 def entities(text: str) -> str:
@@ -324,9 +327,32 @@ def _odd_backslashes(text: str, index: int) -> bool:
     return count % 2 == 1
 
 
+class _Backticks:
+    """Where each backtick run starts, by length, and where blank lines are: code spans found in O(n log n)."""
+
+    def __init__(self, text: str) -> None:
+        self.starts: dict[int, list[int]] = {}
+        for match in _BACKTICK_RUN.finditer(text):
+            self.starts.setdefault(len(match.group()), []).append(match.start())
+        self.blanks = [match.start() for match in _BLANK_LINE.finditer(text)]
+
+    def closing(self, start: int, size: int) -> int | None:
+        """The run of exactly ``size`` backticks closing a span opened before ``start``, not past a blank line."""
+        runs = self.starts.get(size, [])
+        index = bisect.bisect_left(runs, start)
+        if index == len(runs):
+            return None
+        found = runs[index]
+        blank = bisect.bisect_left(self.blanks, start)
+        if blank < len(self.blanks) and self.blanks[blank] < found:
+            return None
+        return found
+
+
 def _inline(text: str, *, brackets: bool) -> str:
     """One run of non-code Markdown: code spans to ``<code>``, tag starts and (optionally) ``[`` escaped."""
     out: list[str] = []
+    ticks = _Backticks(text)
     index = 0
     length = len(text)
     while index < length:
@@ -335,16 +361,16 @@ def _inline(text: str, *, brackets: bool) -> str:
             run_end = index
             while run_end < length and text[run_end] == "`":
                 run_end += 1
-            run = text[index:run_end]
-            close = _closing_run(text, run_end, len(run))
+            size = run_end - index
+            close = ticks.closing(run_end, size)
             if close is not None and not _odd_backslashes(text, index):
                 content = text[run_end:close]
                 if len(content) > 2 and content[0] == content[-1] == " " and content.strip():
                     content = content[1:-1]
                 out.append(_code_span(content))
-                index = close + len(run)
+                index = close + size
             else:
-                out.append("&#96;" * len(run))  # an unmatched run stays text for every renderer
+                out.append("&#96;" * size)  # an unmatched run stays text for every renderer
                 index = run_end
             continue
         if char == "<" and _TAG_START.match(text, index):
@@ -357,25 +383,6 @@ def _inline(text: str, *, brackets: bool) -> str:
             out.append(char)
         index += 1
     return "".join(out)
-
-
-def _closing_run(text: str, start: int, size: int) -> int | None:
-    """Where a backtick run of exactly ``size`` closes a code span opened before ``start`` (not across a blank line)."""
-    index = start
-    length = len(text)
-    while index < length:
-        found = text.find("`", index)
-        if found < 0:
-            return None
-        if "\n\n" in text[start:found] or "\n \n" in text[start:found]:
-            return None
-        end = found
-        while end < length and text[end] == "`":
-            end += 1
-        if end - found == size:
-            return found
-        index = end
-    return None
 
 
 def _segments(text: str) -> list[tuple[str, str]]:

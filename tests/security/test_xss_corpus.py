@@ -245,3 +245,14 @@ def test_the_terminal_view_writes_no_control_sequence(emulator: Any) -> None:
     assert "start\t" in text and "\nend" in text, "newlines and tabs are kept"
     bad = sorted({hex(ord(c)) for c in text if (ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F})
     assert not bad and "\u202e" not in text, f"control characters reached the terminal: {bad}"
+
+
+def test_escaping_stays_linear_on_hostile_backtick_runs() -> None:
+    """Unmatched backtick runs used to be searched forward one by one (quadratic); a reply must not stall a view."""
+    import time
+
+    hostile = ("`a" + "``x" * 50) * 1000
+    started = time.perf_counter()
+    escaped = markdown_safe(hostile)
+    assert time.perf_counter() - started < 1.0
+    assert not markdown_problems(escaped[:5000])
