@@ -235,13 +235,18 @@ class Settings(BaseModel):
             raise config_error(exc) from None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, check_key: bool = True, **overrides: Any
+    ) -> Settings:
         """Settings from ``DEEPSEEK_PROVIDER``, ``DEEPSEEK_MODEL`` and the provider's own ``*_BASE_URL``.
 
         The key is not copied here: :meth:`resolved_api_key` reads the
         provider's key variable when it is needed, so a key exported after the
-        extension loaded is still found. It is checked here though, so a key
-        with a stray CR is refused when settings load, before anything is sent.
+        extension loaded is still found. It is checked here though (unless
+        ``check_key`` is false), so a key with a stray CR is refused when
+        settings load, before anything is sent. The magics pass ``False``: the
+        settings form must still open to say what is wrong and take a good key;
+        every request refuses the bad one anyway.
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -253,7 +258,8 @@ class Settings(BaseModel):
         if "base_url" not in overrides:
             values["base_url"] = _env_base_url(str(values.get("provider", "deepseek")), env)
         settings = cls.build(**values)
-        settings.resolved_api_key(env)
+        if check_key:
+            settings.resolved_api_key(env)
         return settings
 
     def merged(self, **overrides: Any) -> Settings:

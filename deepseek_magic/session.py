@@ -482,6 +482,7 @@ class Session:
         if json or schema is not None:
             options["json_mode"] = True
         settings = self.settings.merged(**options)
+        settings.resolved_api_key()  # a malformed key is refused here, in one line, before any view starts
         return Exchange(
             self,
             text,

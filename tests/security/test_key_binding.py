@@ -390,3 +390,18 @@ def test_the_emulator_banner_masks_its_key() -> None:
         process.wait(timeout=30)
     assert "listening on http://127.0.0.1:" in banner and "ANYFAST_BASE_URL" in banner
     assert_clean(banner, key, "the emulator's banner")
+
+
+def test_the_settings_form_still_opens_to_replace_a_refused_key(
+    ip: TestingShell, emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = canary()
+    monkeypatch.setenv("DEEPSEEK_API_KEY", key + "\r")
+    with capture_output() as captured:
+        ip.run_line_magic("deepseek", "settings")
+    form = ip.magics_manager.registry["DeepSeekMagics"].last_form
+    assert "DEEPSEEK_API_KEY contains" in form.key_status.value
+    form.set_key("sk-emulator-good-key")
+    shown = shown_by_ipython(ip, "%%deepseek --view text --no-cache\nHello")
+    assert "[emulated]" in shown, "the key typed into the form is used"
+    assert_clean(shown + str(captured.outputs) + form.key_status.value, key, "the form and the cell after it")
