@@ -303,15 +303,17 @@ _INERT_CODE = re.compile(r"[^`<>&\[\]\\|$]*")
 
 
 def _code_span(code: str) -> str:
-    if "\n" not in code and _INERT_CODE.fullmatch(code):
-        return f"`{code}`" if code.strip() == code and code else f"<code>{entities(code)}</code>"
+    """Inert one-line code stays a backtick span (natural Markdown); anything else is our own escaped element."""
+    if code and code.strip() == code and "\n" not in code and _INERT_CODE.fullmatch(code):
+        return f"`{code}`"
     return f"<code>{entities(code)}</code>"
 
 
 def _code_block(indent: str, info: str, lines: list[str]) -> str:
     language = info.strip().split(" ")[0] if info.strip() else ""
-    known = language and _LANGUAGE_CLASS.fullmatch(f"language-{language}")
-    attribute = f' class="language-{language}"' if known else ""
+    if not _LANGUAGE_CLASS.fullmatch(f"language-{language}"):
+        language = ""  # the info string is model text too: only a plain language name is kept
+    attribute = f' class="language-{language}"' if language else ""
     if all(_INERT_CODE.fullmatch(line) for line in lines):
         # Kept as a fence (highlighted on GitHub); read as prose by some renderer, it still has no tag or link.
         fence = "```"

@@ -68,6 +68,8 @@ CORPUS: tuple[str, ...] = (
     "| a | `b | <img src=x onerror=window.__xss=1>` |\n|---|---|\n| 1 | 2 |",
     "```\n</pre><img src=x onerror=window.__xss=1>\n```",
     "~~~\n~~~\n<img src=x onerror=window.__xss=1>",
+    "```<img/src/onerror=window.__xss=1>\nplain code\n```",
+    "   ```js\n   x = 1\n  ```\n<img src=x onerror=window.__xss=1>",
     "$<img src=x onerror=window.__xss=1>$",
     "&lt;img src=x onerror=window.__xss=1&gt;",
 )
