@@ -478,7 +478,9 @@ class _Batch:
                 # every waiting request on each event (encode/httpcore#1035), which at 64 connections costs
                 # more CPU than the requests themselves. Sharding keeps each scan at POOL_SIZE.
                 clients = [
-                    await stack.enter_async_context(AsyncChatClient(transport=_pool_transport()))
+                    await stack.enter_async_context(
+                        AsyncChatClient(max_connections=POOL_SIZE, verify=_shared_ssl_context())
+                    )
                     for _ in range(math.ceil(count / POOL_SIZE))
                 ]
                 workers = [
@@ -575,13 +577,16 @@ class _Batch:
 _ssl_context: ssl.SSLContext | None = None
 
 
-def _pool_transport() -> httpx.AsyncHTTPTransport:
-    """A transport of :data:`POOL_SIZE` connections sharing one SSL context (building one costs ~30 ms)."""
+def _shared_ssl_context() -> ssl.SSLContext:
+    """One SSL context for every pool (building one costs ~30 ms).
+
+    The pools are built by httpx from the environment (no transport passed in),
+    so batch rows honour ``HTTP(S)_PROXY``/``NO_PROXY`` exactly as single requests.
+    """
     global _ssl_context
     if _ssl_context is None:
         _ssl_context = httpx.create_ssl_context()
-    limits = httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE)
-    return httpx.AsyncHTTPTransport(verify=_ssl_context, limits=limits)
+    return _ssl_context
 
 
 def _one_line(text: str, limit: int = 500) -> str:

@@ -61,12 +61,27 @@ def demo_emulator(environ: dict[str, str]) -> Iterator[str]:
     from .emulator import EmulatorConfig, run_in_thread
 
     with run_in_thread(EmulatorConfig(api_key=EMULATOR_KEY, tps=60.0, ttft=0.6)) as emu:
-        environ.update(
-            DEEPSEEK_PROVIDER="deepseek",
-            DEEPSEEK_BASE_URL=emu.base_url,
-            DEEPSEEK_API_KEY=EMULATOR_KEY,
-        )
+        environ.update(emulator_environment(emu.base_url))
         yield emu.base_url
+
+
+def emulator_environment(base_url: str) -> dict[str, str]:
+    """Every provider's base URL and key pointed at the emulator at ``base_url``.
+
+    A key is sent only to its own provider's base URL, so each provider gets
+    its own pair of variables (the emulator serves the resellers' paths too).
+    """
+    return {
+        "DEEPSEEK_PROVIDER": "deepseek",
+        "DEEPSEEK_BASE_URL": base_url,
+        "DEEPSEEK_API_KEY": EMULATOR_KEY,
+        "ANYFAST_BASE_URL": f"{base_url}/anyfast/v1",
+        "ANYFAST_API_KEY": EMULATOR_KEY,
+        "EVOLINK_BASE_URL": f"{base_url}/evolink/v1",
+        "EVOLINK_API_KEY": EMULATOR_KEY,
+        "RUNWARE_BASE_URL": base_url,
+        "RUNWARE_API_KEY": EMULATOR_KEY,
+    }
 
 
 def run_lab(notebook: str, *, port: int, browser: bool, force_emulator: bool = False) -> int:
@@ -83,11 +98,13 @@ def run_lab(notebook: str, *, port: int, browser: bool, force_emulator: bool = F
                 f"No API key set: the demo talks to the local emulator at {emulator_url} (emulated replies).",
                 flush=True,
             )
+        # `jupyter lab` would run the first `jupyter-lab` on PATH, maybe another installation's (and its kernels
+        # another deepseek_magic); `-m jupyterlab` and this interpreter's scripts first keep it all in this one.
+        environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), environ.get("PATH", "")])
         command = [
             sys.executable,
             "-m",
-            "jupyter",
-            "lab",
+            "jupyterlab",
             notebook,
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={port}",

@@ -24,6 +24,7 @@ import asyncio
 import email.utils
 import json
 import random
+import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from contextlib import aclosing, closing
@@ -124,21 +125,71 @@ def retry_delay(settings: Settings, attempt: int, retry_after: float | None) -> 
     return random.uniform(ceiling / 2, ceiling)
 
 
+class ProviderAuth(httpx.Auth):
+    """Adds the provider's ``Authorization`` header as each request is sent, and holds no key.
+
+    Why: IPython's ``%xmode Verbose`` (stack_data) prints the variables of
+    every frame *and evaluates the attributes* the executing lines mention,
+    so ``repr=False`` hides nothing. Here no object a frame can reach holds
+    the plain key: the header is built from the Settings (a ``SecretStr``)
+    inside httpx's auth step, after the request (URL, JSON body) has been
+    built, so a failure while building it finds no key anywhere; and the header
+    is taken off the request again once httpx is done with it (response in, or
+    the send failed), so the request objects left in an exception's frames hold
+    no key either. httpx's own ``Headers`` repr masks ``authorization``.
+    """
+
+    def __init__(self, provider: Provider, settings: Settings) -> None:
+        self._provider = provider
+        self._settings = settings
+
+    def __repr__(self) -> str:
+        return f"ProviderAuth({self._provider.name!r})"
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        names = self._sign(request)
+        try:
+            yield request
+        finally:  # httpx closes the flow when the response is in or the send failed: the header goes
+            self._unsign(request, names)
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        names = self._sign(request)
+        try:
+            yield request
+        finally:
+            self._unsign(request, names)
+
+    def _sign(self, request: httpx.Request) -> list[str]:
+        headers = self._provider.auth_headers(_secret(self._settings) or "")
+        request.headers.update(headers)
+        return list(headers)
+
+    @staticmethod
+    def _unsign(request: httpx.Request, names: list[str]) -> None:
+        """The bytes are on the wire by now; the request left in an exception's frames no longer holds the key."""
+        for name in names:
+            request.headers.pop(name, None)
+
+
+def _secret(settings: Settings) -> str | None:
+    """The key for the header: only ever a call's value, never stored."""
+    return settings.resolved_api_key()
+
+
 @dataclass
 class _Prepared:
-    """Everything needed to send one call, computed once before any I/O."""
+    """Everything needed to send one call, computed once before any I/O (no key among it)."""
 
     provider: Provider
     call: HttpCall
-    headers: dict[str, str] = field(repr=False)  # carries Authorization: never in a repr or a Verbose traceback
     timeout: httpx.Timeout
     settings: Settings
-    api_key: str = field(repr=False)
+    auth: ProviderAuth = field(repr=False)
 
 
 def _prepare(provider: Provider, call: HttpCall, settings: Settings) -> _Prepared:
-    api_key = settings.resolved_api_key()
-    if not api_key:
+    if not settings.resolved_api_key():  # also refuses a key with a CR, naming its variable
         raise ConfigError(
             f"no API key for {provider.display_name}: set {settings.key_variable} or enter it in %deepseek settings"
         )
@@ -148,8 +199,7 @@ def _prepare(provider: Provider, call: HttpCall, settings: Settings) -> _Prepare
         write=settings.read_timeout,
         pool=settings.connect_timeout,
     )
-    headers = {**call.headers, **provider.auth_headers(api_key)}
-    return _Prepared(provider, call, headers, timeout, settings, api_key)
+    return _Prepared(provider, call, timeout, settings, ProviderAuth(provider, settings))
 
 
 def _build(client: httpx.Client | httpx.AsyncClient, prepared: _Prepared, url: str) -> httpx.Request:
@@ -159,7 +209,7 @@ def _build(client: httpx.Client | httpx.AsyncClient, prepared: _Prepared, url: s
             call.method,
             url,
             json=call.body if call.body is not None else None,
-            headers=prepared.headers,
+            headers=call.headers,
             timeout=prepared.timeout,
         )
     except UnicodeEncodeError:
@@ -181,7 +231,7 @@ def _connection_failure(prepared: _Prepared, url: str, exc: Exception) -> DeepSe
             f"{name} did not answer within {prepared.settings.read_timeout:g} s "
             f"(read timeout; raise it with read_timeout)"
         )
-    reason = redact(str(exc) or type(exc).__name__, prepared.api_key)
+    reason = redact(str(exc) or type(exc).__name__, *prepared.settings.secrets_to_redact())
     return APIConnectionError(f"could not reach {name} at {host}: {reason}")
 
 
@@ -196,7 +246,7 @@ def _status_failure(prepared: _Prepared, response: httpx.Response, content: byte
         response.status_code,
         body,
         provider=prepared.provider.display_name,
-        secrets=(prepared.api_key,),
+        secrets=prepared.settings.secrets_to_redact(),
         trace_id=response.headers.get("x-ds-trace-id"),
         retry_after=parse_retry_after(response.headers.get("retry-after")),
     )
@@ -379,14 +429,14 @@ def _is_json_response(response: httpx.Response) -> bool:
 class _StreamState:
     """What one reply's reading left behind: enough to judge whether it finished."""
 
-    __slots__ = ("decoder", "on_retry", "provider", "secret")
+    __slots__ = ("decoder", "on_retry", "provider", "settings")
 
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
         self.decoder: StreamDecoder | None = None
         self.on_retry: RetryNotice | None = None
-        #: The key this request carried: an error the server reports inside a 200 answer is redacted with it.
-        self.secret: str | None = None
+        #: The request's settings: an error the server reports inside a 200 answer is redacted with its key.
+        self.settings: Settings | None = None
 
     def finish(self, acc: Accumulator) -> Reply:
         """The final reply, or :class:`StreamInterrupted` when the server did not finish.
@@ -397,7 +447,8 @@ class _StreamState:
         """
         name = self.provider.display_name
         if acc.error is not None:
-            acc.error = replace(acc.error, message=redact(acc.error.message, self.secret))
+            secrets = self.settings.secrets_to_redact() if self.settings is not None else ()
+            acc.error = replace(acc.error, message=redact(acc.error.message, *secrets))
             raise StreamInterrupted(f"{name} reported an error mid-reply: {acc.error.message}", acc.reply(partial=True))
         decoder = self.decoder
         if not acc.finished and decoder is not None and not decoder.done:
@@ -501,7 +552,7 @@ class ChatClient:
     def _iter_events(self, request: ChatRequest, acc: Accumulator, state: _StreamState) -> Generator[Event, None, None]:
         provider = state.provider
         prepared = _prepare(provider, provider.prepare(request), request.settings)
-        state.secret = prepared.api_key
+        state.settings = prepared.settings
         response = self._open(prepared, state.on_retry)
         add = acc.add
         try:
@@ -589,7 +640,7 @@ class ChatClient:
             url = urls[url_index]
             failure: DeepSeekError
             try:
-                response = self._http.send(_build(self._http, prepared, url), stream=True)
+                response = self._http.send(_build(self._http, prepared, url), stream=True, auth=prepared.auth)
             except httpx.TransportError as exc:
                 if not _is_connect_failure(exc):
                     raise _connection_failure(prepared, url, exc) from None
@@ -626,9 +677,23 @@ class ChatClient:
 class AsyncChatClient:
     """The same client over ``httpx.AsyncClient``, for batch work on one event loop."""
 
-    def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None, max_connections: int = 100) -> None:
+    def __init__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 100,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
+        """``verify`` takes a shared SSL context (building one costs ~30 ms).
+
+        Without an explicit ``transport`` httpx builds its own, mounting
+        ``HTTP(S)_PROXY``/``ALL_PROXY`` and honouring ``NO_PROXY`` exactly as
+        the sync client does; a transport passed in bypasses the environment.
+        """
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self._http = httpx.AsyncClient(transport=transport, limits=limits, follow_redirects=False)
+        self._http = httpx.AsyncClient(
+            transport=transport, limits=limits, verify=verify, follow_redirects=False, trust_env=True
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -671,7 +736,7 @@ class AsyncChatClient:
     ) -> AsyncGenerator[Event, None]:
         provider = state.provider
         prepared = _prepare(provider, provider.prepare(request), request.settings)
-        state.secret = prepared.api_key
+        state.settings = prepared.settings
         response = await self._open(prepared, state.on_retry)
         add = acc.add
         try:
@@ -742,7 +807,7 @@ class AsyncChatClient:
             url = urls[url_index]
             failure: DeepSeekError
             try:
-                response = await self._http.send(_build(self._http, prepared, url), stream=True)
+                response = await self._http.send(_build(self._http, prepared, url), stream=True, auth=prepared.auth)
             except httpx.TransportError as exc:
                 if not _is_connect_failure(exc):
                     raise _connection_failure(prepared, url, exc) from None

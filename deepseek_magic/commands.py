@@ -61,15 +61,20 @@ def run_subcommand(magics: DeepSeekMagics, line: str) -> Any:
 
 
 def show(markdown: str, plain: str) -> None:
+    """Markdown (built only from :mod:`.ui.render`'s escapers) with its plain-text twin."""
     from IPython.display import display
 
-    display({"text/markdown": markdown, "text/plain": plain}, raw=True)
+    from .errors import strip_controls
+
+    display({"text/markdown": markdown, "text/plain": strip_controls(plain)}, raw=True)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, str]:
-    """A Markdown table and an aligned plain-text one."""
+    """A Markdown table and an aligned plain-text one; every cell is text (a prompt preview, a server's model id)."""
+    from .ui.render import markdown_text
+
     cells = [[str(value) for value in row] for row in rows]
-    escape = lambda text: text.replace("|", "\\|").replace("$", "\\$").replace("\n", " ")  # noqa: E731
+    escape = lambda text: markdown_text(" ".join(text.split()))  # noqa: E731
     markdown = "| " + " | ".join(headers) + " |\n|" + "---|" * len(headers) + "\n"
     markdown += "".join("| " + " | ".join(escape(c) for c in row) + " |\n" for row in cells)
     widths = [max(len(h), *(len(row[i]) for row in cells)) if cells else len(h) for i, h in enumerate(headers)]
@@ -98,10 +103,14 @@ def _preview(text: str, width: int = 48) -> str:
 
 
 def show_help(magics: DeepSeekMagics, words: list[str]) -> None:
-    show(f"```\n{HELP}\n```", HELP)
+    from .ui.render import markdown_code
+
+    show(markdown_code(HELP), HELP)
 
 
 def show_history(magics: DeepSeekMagics, words: list[str]) -> None:
+    from .ui.render import markdown_text
+
     name, rest = _session_option(words)
     if rest:
         raise UsageError(f"history takes only -s NAME, not {' '.join(rest)!r}")
@@ -113,10 +122,11 @@ def show_history(magics: DeepSeekMagics, words: list[str]) -> None:
         cost = f"${usage.cost:.4f}" if usage and usage.cost is not None else "-"
         rows.append([index, turn.key, turn.model, _preview(turn.prompt), tokens, cost, turn.status])
     if not rows:
-        show(f"Session **{session.name}** has no turns yet.", f"Session {session.name} has no turns yet.")
+        title = markdown_text(session.name)
+        show(f"Session **{title}** has no turns yet.", f"Session {session.name} has no turns yet.")
         return
     markdown, plain = table(["#", "cell", "model", "prompt", "tokens", "cost", "status"], rows)
-    show(f"Session **{session.name}**\n\n{markdown}", f"Session {session.name}\n{plain}")
+    show(f"Session **{markdown_text(session.name)}**\n\n{markdown}", f"Session {session.name}\n{plain}")
 
 
 def reset(magics: DeepSeekMagics, words: list[str]) -> None:
@@ -223,7 +233,10 @@ def save(magics: DeepSeekMagics, words: list[str]) -> None:
     if len(rest) != 1:
         raise UsageError("save takes one PATH (and optionally -s NAME)")
     session = magics.get_session(name)
-    path = session.save(rest[0])
+    try:
+        path = session.save(rest[0])
+    except OSError as exc:  # permission, a missing mount, a full disk: one line, like every refusal
+        raise UsageError(f"could not save to {rest[0]}: {exc.strerror or exc}") from None
     print(f"Session {session.name} ({len(session.turns)} turns) saved to {path}")
 
 
@@ -246,13 +259,16 @@ def settings_form(magics: DeepSeekMagics, words: list[str]) -> Any:
         raise UsageError("settings takes no arguments")
     from IPython.display import display
 
+    from .ui.render import markdown_text
     from .ui.settings_form import SettingsForm
 
     form = SettingsForm(magics.settings, magics.client, cache_enabled=magics.cache_enabled)
     form.on_cache_change = lambda enabled: setattr(magics, "cache_enabled", enabled)
     handle = display(form.widget, display_id=True)
     if handle is not None:
-        form.on_done = lambda text: handle.update({"text/plain": text, "text/markdown": f"*{text}*"}, raw=True)
+        form.on_done = lambda text: handle.update(
+            {"text/plain": text, "text/markdown": f"*{markdown_text(text)}*"}, raw=True
+        )
     magics.last_form = form
     return None
 
@@ -298,7 +314,9 @@ def show_dry_run(session: Session, call: HttpCall) -> None:
     headers.update(auth)
     document = {"method": call.method, "url": call.url, "headers": headers, "body": call.body}
     text = json.dumps(document, indent=2, ensure_ascii=False)
-    show(f"Dry run: nothing was sent.\n\n```json\n{text}\n```", f"Dry run: nothing was sent.\n{text}")
+    from .ui.render import markdown_code
+
+    show(f"Dry run: nothing was sent.\n\n{markdown_code(text, 'json')}", f"Dry run: nothing was sent.\n{text}")
 
 
 HANDLERS: dict[str, Handler] = {

@@ -6,15 +6,23 @@ for every entry point, before anything is sent. Limits come from
 :mod:`deepseek_magic.limits`, the same table the emulator enforces.
 
 The API key is a ``SecretStr``: its repr and str are masked, and it is only
-unwrapped at the moment a request header is built. The key belongs to one
-provider: switching provider drops it, so a DeepSeek key is never sent to a
-reseller (or the other way round).
+unwrapped at the moment a request header is built (inside the client's
+``httpx.Auth`` flow). A key with whitespace, control or non-ASCII characters
+is refused with one line naming its variable: httpx would otherwise quote the
+whole header, key included, in its error. Pickling drops the key (the other
+side reads its own environment), and no other field takes a value that looks
+like a key, so a key pasted into the wrong field is never echoed back.
+
+The key belongs to one provider, and so does the base URL: switching provider
+drops both (the new provider's ``*_BASE_URL`` variable applies), so a DeepSeek
+key is never sent to a reseller, nor a reseller's key to DeepSeek's base URL.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -42,7 +50,45 @@ PROVIDER_KEY_VARIABLES: dict[str, str] = {
     "runware": "RUNWARE_API_KEY",
 }
 
+#: Each provider's own base-URL override; it applies to that provider (and its key) alone.
+PROVIDER_BASE_URL_VARIABLES: dict[str, str] = {
+    "deepseek": "DEEPSEEK_BASE_URL",
+    "anyfast": "ANYFAST_BASE_URL",
+    "evolink": "EVOLINK_BASE_URL",
+    "runware": "RUNWARE_BASE_URL",
+}
+
 DEFAULT_MODEL = "deepseek-v4-flash"
+
+#: ``sk-`` keys (DeepSeek, Anyfast, Evolink, the emulator) and long opaque tokens (Runware's keys are 32 characters).
+_KEY_LIKE = re.compile(r"(?<![\w-])sk-[A-Za-z0-9_-]{6,}|(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])\b[A-Za-z0-9]{32,}\b")
+#: Fields whose values are shown back (status lines, %deepseek config, the form) and so must never hold a key.
+_SHOWN_TEXT_FIELDS = ("base_url", "model", "user_id", "stop", "extra_headers")
+
+
+def key_problem(name: str, key: str) -> str | None:
+    """Why ``key`` cannot be sent, naming ``name`` (a variable or field) and never the value."""
+    if not key.isascii() or not key.isprintable() or any(char.isspace() for char in key):
+        return (
+            f"{name} contains whitespace, a control character or a non-ASCII character; "
+            "an API key has none (a .env file saved with CRLF line endings adds a CR)"
+        )
+    return None
+
+
+def looks_like_key(text: str) -> bool:
+    """True when ``text`` contains something shaped like an API key."""
+    return _KEY_LIKE.search(text) is not None
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [str(item) for pair in value.items() for item in pair]
+    if isinstance(value, (list, tuple)):
+        return [str(item) for item in value]
+    return []
 
 
 class Settings(BaseModel):
@@ -80,6 +126,28 @@ class Settings(BaseModel):
     backoff_max: float = Field(default=20.0, ge=0)
     allow_insecure_http: bool = False
     extra_headers: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_key_in_shown_fields(cls, values: Any) -> Any:
+        # Before any field check: those quote the value they refuse (an invalid URL, say).
+        if isinstance(values, dict):
+            for name in _SHOWN_TEXT_FIELDS:
+                if any(looks_like_key(text) for text in _texts(values.get(name))):
+                    raise ValueError(
+                        f"{name} looks like an API key; it was not stored or shown. "
+                        "Set the key in %deepseek settings or the provider's key variable"
+                    )
+        return values
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            problem = key_problem("api_key", value.get_secret_value())
+            if problem:
+                raise ValueError(problem)
+        return value
 
     @field_validator("temperature", "top_p", "max_tokens", "top_logprobs", "n")
     @classmethod
@@ -133,7 +201,7 @@ class Settings(BaseModel):
         value = value.strip().rstrip("/")
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"base_url must be an http(s) URL, got {value!r}")
+            raise ValueError("base_url must be an http(s) URL with a host")  # not echoed: it may be a pasted secret
         if parts.username or parts.password:
             raise ValueError("base_url must not contain credentials; set the API key instead")
         return value
@@ -167,23 +235,32 @@ class Settings(BaseModel):
             raise config_error(exc) from None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Settings from ``DEEPSEEK_PROVIDER``, ``DEEPSEEK_BASE_URL`` and ``DEEPSEEK_MODEL``.
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, check_key: bool = True, **overrides: Any
+    ) -> Settings:
+        """Settings from ``DEEPSEEK_PROVIDER``, ``DEEPSEEK_MODEL`` and the provider's own ``*_BASE_URL``.
 
         The key is not copied here: :meth:`resolved_api_key` reads the
         provider's key variable when it is needed, so a key exported after the
-        extension loaded is still found.
+        extension loaded is still found. It is checked here though (unless
+        ``check_key`` is false), so a key with a stray CR is refused when
+        settings load, before anything is sent. The magics pass ``False``: the
+        settings form must still open to say what is wrong and take a good key;
+        every request refuses the bad one anyway.
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         if env.get("DEEPSEEK_PROVIDER"):
             values["provider"] = env["DEEPSEEK_PROVIDER"].strip().lower()
-        if env.get("DEEPSEEK_BASE_URL"):
-            values["base_url"] = env["DEEPSEEK_BASE_URL"]
         if env.get("DEEPSEEK_MODEL"):
             values["model"] = env["DEEPSEEK_MODEL"]
         values.update(overrides)
-        return cls.build(**values)
+        if "base_url" not in overrides:
+            values["base_url"] = _env_base_url(str(values.get("provider", "deepseek")), env)
+        settings = cls.build(**values)
+        if check_key:
+            settings.resolved_api_key(env)
+        return settings
 
     def merged(self, **overrides: Any) -> Settings:
         """A validated copy with ``overrides`` applied (``None`` values are skipped).
@@ -195,8 +272,7 @@ class Settings(BaseModel):
         if not updates:
             return self
         values = {name: getattr(self, name) for name in type(self).model_fields}
-        if updates.get("provider", self.provider) != self.provider and "api_key" not in updates:
-            values["api_key"] = None
+        values.update(_provider_switch(self.provider, updates))
         values.update(updates)
         return type(self).build(**values)
 
@@ -215,8 +291,7 @@ class Settings(BaseModel):
     def update(self, **changes: Any) -> None:
         """Change fields in place, all validated together; for the form and ``%deepseek config``."""
         values = {name: getattr(self, name) for name in type(self).model_fields}
-        if changes.get("provider", self.provider) != self.provider and "api_key" not in changes:
-            values["api_key"] = None
+        values.update(_provider_switch(self.provider, changes))
         values.update(changes)
         checked = type(self).build(**values)  # all or nothing: validate before touching self
         for name in type(self).model_fields:
@@ -229,18 +304,63 @@ class Settings(BaseModel):
         """The environment variable that holds this provider's key."""
         return PROVIDER_KEY_VARIABLES[self.provider]
 
+    @property
+    def base_url_variable(self) -> str:
+        """The environment variable that overrides this provider's base URL."""
+        return PROVIDER_BASE_URL_VARIABLES[self.provider]
+
     def resolved_api_key(self, environ: Mapping[str, str] | None = None) -> str | None:
-        """The key to send: the one set explicitly, else the provider's variable."""
+        """The key to send: the one set explicitly, else the provider's variable.
+
+        Raises :class:`ConfigError` naming the variable (never the value) when
+        the variable's value has whitespace, control or non-ASCII characters.
+        """
         if self.api_key is not None and self.api_key.get_secret_value():
             return self.api_key.get_secret_value()
         env = os.environ if environ is None else environ
+        problem = key_problem(self.key_variable, env.get(self.key_variable) or "")
+        if problem:
+            raise ConfigError(problem)
         return env.get(self.key_variable) or None
+
+    def secrets_to_redact(self, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+        """Every form of the key a message might echo, valid or not: for masking error text, never raises."""
+        env = os.environ if environ is None else environ
+        explicit = self.api_key.get_secret_value() if self.api_key is not None else ""
+        raw = env.get(self.key_variable) or ""
+        return tuple(dict.fromkeys(text for text in (explicit, raw, raw.strip()) if text))
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickled without the key: a copy sent to another process reads that process's key variable."""
+        state = dict(super().__getstate__())
+        fields = dict(state.get("__dict__", {}))
+        fields["api_key"] = None
+        state["__dict__"] = fields
+        return state
 
     def public_dict(self) -> dict[str, Any]:
         """Every setting but the key, for display and saving."""
         data = self.model_dump(exclude={"api_key"})
-        data["api_key_set"] = self.resolved_api_key() is not None
+        data["api_key_set"] = bool(self.secrets_to_redact())
         return data
+
+
+def _env_base_url(provider: str, env: Mapping[str, str]) -> str | None:
+    variable = PROVIDER_BASE_URL_VARIABLES.get(provider)
+    return (env.get(variable) or None) if variable else None
+
+
+def _provider_switch(current: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """What a change of provider resets: the key and the base URL belong to the old provider."""
+    provider = changes.get("provider", current)
+    if provider == current:
+        return {}
+    reset: dict[str, Any] = {}
+    if "api_key" not in changes:
+        reset["api_key"] = None
+    if "base_url" not in changes:
+        reset["base_url"] = _env_base_url(str(provider), os.environ)
+    return reset
 
 
 def is_loopback(host: str) -> bool:

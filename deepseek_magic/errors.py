@@ -8,6 +8,7 @@ key before it is stored.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,6 +30,20 @@ def mask(secret: str) -> str:
     return f"{secret[:3]}…{secret[-2:]}"
 
 
+#: C0 controls but tab and newline, DEL, C1 controls (8-bit CSI/OSC), and the bidi overrides that reorder a line.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without control characters or escape introducers (newlines and tabs kept).
+
+    A terminal obeys escape sequences, and server messages and model text can
+    carry them (OSC 52 sets the clipboard, others retitle the window or clear
+    the screen); without its introducer the rest of a sequence is plain text.
+    """
+    return _CONTROLS.sub("", text)
+
+
 class DeepSeekError(Exception):
     """Base class: anything this package raises on purpose."""
 
@@ -40,7 +55,7 @@ class DeepSeekError(Exception):
 
     def _render_traceback_(self) -> list[str]:
         """IPython shows this instead of a traceback: one clear line."""
-        return [f"{type(self).__name__}: {self}"]
+        return [strip_controls(f"{type(self).__name__}: {self}")]
 
 
 class ConfigError(DeepSeekError, ValueError):

@@ -108,7 +108,7 @@ class DeepSeekMagics(Magics):
         if self._settings is None:
             from .config import Settings
 
-            self._settings = Settings.from_env()
+            self._settings = Settings.from_env(check_key=False)  # the form must open to fix a refused key
         return self._settings
 
     @property

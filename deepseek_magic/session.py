@@ -20,7 +20,6 @@ import asyncio
 import json
 import math
 import os
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,6 +31,7 @@ from .client import AsyncChatClient, ChatClient, EventCallback
 from .config import Settings
 from .errors import BudgetExceeded, ConfigError, DeepSeekError, ReplyError, StreamInterrupted
 from .events import Accumulator, Reply, Usage
+from .files import FileKindError, open_regular, write_atomically
 from .pricing import PRICES, PriceTable
 from .providers import ChatRequest, HttpCall
 from .textcheck import surrogate_problem
@@ -361,10 +361,10 @@ def _read_session_file(source: Path) -> dict[str, Any]:
     built so far (never the whole file next to a whole parse). Any other
     layout of the same JSON is read whole.
     """
-    size = source.stat().st_size
-    if size > MAX_SESSION_FILE_BYTES:
-        raise ValueError(f"it is {size:,} bytes, above the {MAX_SESSION_FILE_BYTES:,}-byte limit for session files")
-    with source.open(encoding="utf-8") as lines:
+    with open_regular(source) as lines:  # never blocks on a FIFO; refuses devices and directories
+        size = os.fstat(lines.fileno()).st_size
+        if size > MAX_SESSION_FILE_BYTES:
+            raise ValueError(f"it is {size:,} bytes, above the {MAX_SESSION_FILE_BYTES:,}-byte limit for session files")
         first = lines.readline(MAX_SESSION_FILE_BYTES)
         if first.rstrip("\n").endswith(TURNS_OPENING):
             header: dict[str, Any] = _loads(first.rstrip("\n")[: -len(TURNS_OPENING)] + "}")
@@ -380,7 +380,8 @@ def _read_session_file(source: Path) -> dict[str, Any]:
                 raise ValueError("unexpected text after the turns")
             header["turns"] = turns
             return header
-    raw = _loads(source.read_text(encoding="utf-8"))
+        lines.seek(0)
+        raw = _loads(lines.read())
     if not isinstance(raw, dict):
         raise ValueError("a session file holds one JSON object")
     return raw
@@ -553,6 +554,7 @@ class Session:
         if json or schema is not None:
             options["json_mode"] = True
         settings = self.settings.merged(**options)
+        settings.resolved_api_key()  # a malformed key is refused here, in one line, before any view starts
         return Exchange(
             self,
             text,
@@ -698,21 +700,11 @@ class Session:
 
         Turns are streamed into the file one at a time rather than built into
         one big string first, so a long session is not held twice in memory.
+        Only regular files are written (through a symlink, its target is
+        updated): a FIFO, device or directory at ``path`` is refused in one
+        line (:mod:`.files`).
         """
-        target = Path(path).expanduser()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                for piece in self._json_pieces():
-                    out.write(piece)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return target
+        return write_atomically(path, self._json_pieces())
 
     def _json_pieces(self) -> Iterator[str]:
         """The file, one turn per line: still one JSON document, and :meth:`load` can read it a line at a time."""
@@ -740,6 +732,8 @@ class Session:
             raw = _read_session_file(source)
         except FileNotFoundError:
             raise SessionFileError(f"no session file at {source}") from None
+        except FileKindError:
+            raise
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise SessionFileError(f"{source} is not a readable session file: {exc}") from None
         try:

@@ -33,6 +33,9 @@ def _no_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
         "EVOLINK_API_KEY",
         "RUNWARE_API_KEY",
         "DEEPSEEK_BASE_URL",
+        "ANYFAST_BASE_URL",
+        "EVOLINK_BASE_URL",
+        "RUNWARE_BASE_URL",
         "DEEPSEEK_MODEL",
         "DEEPSEEK_PROVIDER",
     ):

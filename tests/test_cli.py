@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deepseek_magic.cli import needs_emulator
+from deepseek_magic.cli import EMULATOR_KEY, emulator_environment, needs_emulator
+from deepseek_magic.config import PROVIDER_BASE_URL_VARIABLES, PROVIDER_KEY_VARIABLES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,6 +25,14 @@ def test_needs_emulator_follows_the_provider_key() -> None:
     assert not needs_emulator({"DEEPSEEK_API_KEY": "sk-x"})
     assert needs_emulator({"DEEPSEEK_PROVIDER": "anyfast", "DEEPSEEK_API_KEY": "sk-x"})
     assert not needs_emulator({"DEEPSEEK_PROVIDER": "anyfast", "ANYFAST_API_KEY": "k"})
+
+
+def test_the_demo_points_every_provider_at_the_emulator_through_its_own_variables() -> None:
+    env = emulator_environment("http://127.0.0.1:5")
+    for provider, variable in PROVIDER_BASE_URL_VARIABLES.items():
+        assert env[variable].startswith("http://127.0.0.1:5"), provider
+        assert env[PROVIDER_KEY_VARIABLES[provider]] == EMULATOR_KEY
+    assert env["ANYFAST_BASE_URL"].endswith("/anyfast/v1") and env["EVOLINK_BASE_URL"].endswith("/evolink/v1")
 
 
 def free_port() -> int:

@@ -13,7 +13,8 @@ KEY = "sk-canary-0123456789abcdef"
 def test_environment_variables_are_read() -> None:
     env = {
         "DEEPSEEK_PROVIDER": "Evolink",
-        "DEEPSEEK_BASE_URL": "http://127.0.0.1:9/",
+        "DEEPSEEK_BASE_URL": "http://127.0.0.1:8/",  # DeepSeek's alone: not for Evolink's key
+        "EVOLINK_BASE_URL": "http://127.0.0.1:9/",
         "DEEPSEEK_MODEL": "deepseek-v4-pro",
         "EVOLINK_API_KEY": KEY,
     }

@@ -457,7 +457,7 @@ def test_choices_logprobs_and_user_id_through_a_cell(
 ) -> None:
     monkeypatch.setenv("DEEPSEEK_PROVIDER", "evolink")
     monkeypatch.setenv("EVOLINK_API_KEY", KEY)
-    monkeypatch.setenv("DEEPSEEK_BASE_URL", f"{emulator.base_url}/evolink/v1")
+    monkeypatch.setenv("EVOLINK_BASE_URL", f"{emulator.base_url}/evolink/v1")  # DEEPSEEK_BASE_URL is DeepSeek's alone
     monkeypatch.setattr("deepseek_magic.ui.choose.in_kernel", lambda shell: True)
     with capture_output() as captured:
         ip.run_cell("%%deepseek --view text --no-think -n 3 --logprobs 2 --user-id team-a --out taglines\nTaglines?")
@@ -503,7 +503,7 @@ def test_usage_table_escapes_dollars_for_markdown(ip: TestingShell) -> None:
     with capture_output() as captured:
         ip.run_line_magic("deepseek", "usage")
     markdown = captured.outputs[-1].data["text/markdown"]
-    assert "\\$" in markdown and " $0" not in markdown
+    assert "&#36;" in markdown and " $0" not in markdown
 
 
 # ------------------------------------------------------------ reply cache and batches
@@ -575,7 +575,8 @@ def test_provider_option_end_to_end(
 ) -> None:
     base = emulator.base_url if provider == "runware" else f"{emulator.base_url}/{provider}/v1"
     monkeypatch.setenv(variable, KEY)
-    ip.run_line_magic("deepseek", f"config base_url={base}")
+    # Each provider's own base-URL variable: a base URL set for DeepSeek does not follow a switch of provider.
+    monkeypatch.setenv(variable.replace("_API_KEY", "_BASE_URL"), base)
     out = ask(ip, f"--provider {provider} --out said", "Say hello.")
     requests = [r for r in emulator.requests if r.method == "POST"]
     assert requests[-1].path == path

@@ -633,7 +633,7 @@ def test_async_delivery_is_a_setting_and_a_cell_option(emulator: Any, testing_sh
     assert any(t[0].get("taskType") == "getResponse" for t in tasks)
     assert reply.content == sync_reply.content
     monkeypatch.setenv("RUNWARE_API_KEY", "sk-emulator")
-    monkeypatch.setenv("DEEPSEEK_BASE_URL", emulator.base_url)
+    monkeypatch.setenv("RUNWARE_BASE_URL", emulator.base_url)
     testing_shell.run_line_magic("load_ext", "deepseek_magic")
     before = len(emulator.requests)
     try:

@@ -14,7 +14,7 @@ The library never imports this package at runtime; tests, demos and the
 from __future__ import annotations
 
 from .app import RecordedRequest, create_app
-from .config import EmulatorConfig
+from .config import EmulatorConfig, Scripted
 from .faults import Fault, parse_fault
 from .server import RunningEmulator, run_in_thread
 
@@ -23,6 +23,7 @@ __all__ = [
     "Fault",
     "RecordedRequest",
     "RunningEmulator",
+    "Scripted",
     "create_app",
     "parse_fault",
     "run_in_thread",

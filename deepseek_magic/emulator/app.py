@@ -29,12 +29,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .bodies import read_capped
 from .chunks import Meta, completion_body, stream_chunks
-from .config import EmulatorConfig
+from .config import EmulatorConfig, Scripted
 from .errors import ApiError, auth_error, concurrency_error, envelope
 from .faults import NO_FAULT, Fault, fault_error, parse_fault
 from .flavours import DEEPSEEK, Flavour, flavour_for, reseller_paths
 from .generation import Choice, realise
 from .oddities import EmulatorApp, odd_answer
+from .replies import Reply as ComposedReply
 from .replies import compose
 from .request import ChatRequest, parse_body, parse_chat_request
 from .responses import PlannedResponse, install_log_filter
@@ -80,6 +81,11 @@ class EmulatorState:
         with self.lock:
             scripted = self.config.faults.pop(0) if self.config.faults else None
         return header if header is not None else scripted
+
+    def next_script(self) -> Scripted | None:
+        """Consume one scripted reply, if any (one per chat request)."""
+        with self.lock:
+            return self.config.scripted.pop(0) if self.config.scripted else None
 
 
 class InFlight:
@@ -216,9 +222,12 @@ async def _chat(state: EmulatorState, request: Request) -> Response:
             raise syntax_error
         chat_request = parse_chat_request(body, beta=request.url.path.startswith("/beta/"))
         flavour = flavour_for(request.url.path)
+        script = state.next_script()
+        if script is not None and script.error is not None:
+            raise ApiError(script.status, script.error)
         # Composing and counting a multi-megabyte prompt takes a while: keep it off the event loop
         # so other streams keep flowing.
-        return await anyio.to_thread.run_sync(_reply, state, chat_request, fault, flavour)
+        return await anyio.to_thread.run_sync(_reply, state, chat_request, fault, flavour, script)
     except ApiError as error:
         if fault.retry_after is not None:
             error.headers.setdefault("Retry-After", fault.retry_after)
@@ -226,13 +235,17 @@ async def _chat(state: EmulatorState, request: Request) -> Response:
 
 
 def _reply(
-    state: EmulatorState, chat_request: ChatRequest, fault: Fault = NO_FAULT, flavour: Flavour = DEEPSEEK
+    state: EmulatorState,
+    chat_request: ChatRequest,
+    fault: Fault = NO_FAULT,
+    flavour: Flavour = DEEPSEEK,
+    script: Scripted | None = None,
 ) -> Response:
     config = state.config
     seed = _seed(chat_request.body)
     choices = [
         realise(
-            compose(chat_request, random.Random(seed + index)),
+            _composed(chat_request, random.Random(seed + index), script),
             index=index,
             max_tokens=chat_request.max_tokens,
             stop=chat_request.stop,
@@ -283,6 +296,12 @@ def _reply(
     return PlannedResponse(
         plan, headers=headers, media_type=media, deadline=config.max_response_seconds, closing=state.closing
     )
+
+
+def _composed(chat_request: ChatRequest, rng: random.Random, script: Scripted | None) -> ComposedReply:
+    if script is None:
+        return compose(chat_request, rng)
+    return ComposedReply(reasoning=script.reasoning if chat_request.thinking else "", content=script.content)
 
 
 def _matched_stop(chat_request: ChatRequest, choice: Choice, seed: int) -> str | None:

@@ -15,6 +15,7 @@ from types import FrameType
 
 from .app import create_app
 from .config import EmulatorConfig
+from .errors import mask_key
 from .faults import parse_fault
 from .server import LOOPBACK, bind_socket, make_server
 
@@ -72,8 +73,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     host, port = sock.getsockname()[:2]
     print(f"DeepSeek emulator (emulated replies) listening on http://{host}:{port}", flush=True)
+    # The key is masked: a banner ends up in terminal scrollback, CI logs and screenshots.
+    key = mask_key(args.api_key) if args.api_key else "any"
     print(
-        f"  use: DEEPSEEK_BASE_URL=http://{host}:{port} DEEPSEEK_API_KEY={args.api_key or 'any'}  (Ctrl-C stops)",
+        f"  use: DEEPSEEK_BASE_URL=http://{host}:{port} DEEPSEEK_API_KEY=<the --api-key value, {key}>  (Ctrl-C stops)",
+        flush=True,
+    )
+    print(
+        f"  resellers: ANYFAST_BASE_URL=http://{host}:{port}/anyfast/v1, "
+        f"EVOLINK_BASE_URL=http://{host}:{port}/evolink/v1, RUNWARE_BASE_URL=http://{host}:{port} "
+        "(each with its own *_API_KEY)",
         flush=True,
     )
     if host != LOOPBACK:

@@ -19,6 +19,21 @@ MAX_FLOOD_MIB = 512
 MAX_DEPTH = 1_000_000
 
 
+@dataclass(frozen=True)
+class Scripted:
+    """An exact reply (or error) for the next chat request: tests feed hostile text through the real protocol.
+
+    With ``error`` set the request is answered with HTTP ``status`` and that
+    message in DeepSeek's error envelope; otherwise with ``content`` (and
+    ``reasoning`` when thinking is on), streamed or not as asked.
+    """
+
+    content: str = ""
+    reasoning: str = ""
+    error: str | None = None
+    status: int = 400
+
+
 @dataclass
 class EmulatorConfig:
     """How the emulator behaves; shared with the running server (not copied)."""
@@ -31,6 +46,8 @@ class EmulatorConfig:
     ttft: float = 0.0
     #: Scripted fault specs (header grammar), one consumed per chat request; "" means none.
     faults: list[str] = field(default_factory=list)
+    #: Scripted replies, one consumed per chat request (after faults and the key check); a live list like ``faults``.
+    scripted: list[Scripted] = field(default_factory=list)
     #: Chat requests in flight above this number get DeepSeek's 429.
     max_concurrency: int | None = None
     #: Seconds between ``: keep-alive`` comments (blank lines for non-stream) while waiting.

@@ -22,7 +22,6 @@ are one line there, never a traceback.
 from __future__ import annotations
 
 import contextlib
-import html
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from ..events import Accumulator, Event, Reply
 from . import static
 from .base import DisplayFunction, ReplyView, display_or_default
 from .progress import ReplyProgress
+from .render import markdown_text
 from .throttle import Throttle
 
 if TYPE_CHECKING:
@@ -243,12 +243,12 @@ class ChatWidget:
 
     def _error(self, entry: ChatEntry, line: str) -> None:
         entry.error = line
-        self._display({"text/plain": line, "text/markdown": f"**{html.escape(line)}**"}, raw=True)
+        self._display({"text/plain": line, "text/markdown": f"**{markdown_text(line)}**"}, raw=True)
 
     def _describe(self, exc: BaseException) -> str:
         detail = " ".join(str(exc).split())
         text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-        return "⚠ " + redact(text, self.session.settings.resolved_api_key())
+        return "⚠ " + redact(text, *self.session.settings.secrets_to_redact())
 
     def _next_key(self) -> str:
         """``chat-<n>`` not yet used in the session, so the turn appends (several chats may share it)."""
@@ -284,5 +284,4 @@ class ChatWidget:
 
 def _user_bundle(text: str) -> dict[str, str]:
     """The user's message: escaped (it is shown, not interpreted), line breaks kept."""
-    body = html.escape(text).replace("\n", "<br>\n")
-    return {"text/markdown": f"**You:** {body}", "text/plain": f"You: {text}"}
+    return {"text/markdown": f"**You:** {markdown_text(text)}", "text/plain": f"You: {text}"}

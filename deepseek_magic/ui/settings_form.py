@@ -212,7 +212,7 @@ class SettingsForm:
     # ------------------------------------------------------------------ display
 
     def __repr__(self) -> str:
-        key = "set" if self.settings.resolved_api_key() else "not set"
+        key = "set" if _resolved_key(self.settings)[0] else "not set"
         return f"SettingsForm(provider={self.settings.provider!r}, model={self.settings.model!r}, key {key})"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -259,9 +259,11 @@ class SettingsForm:
     def _show_key(self) -> None:
         settings = self.settings
         explicit = settings.api_key.get_secret_value() if settings.api_key is not None else ""
-        resolved = settings.resolved_api_key()
+        resolved, problem = _resolved_key(settings)
         if explicit:
             self.key_status.value = f"key set ({mask(explicit)})"
+        elif problem:
+            self.key_status.value = f"✗ {problem}"
         elif resolved:
             self.key_status.value = f"key from {settings.key_variable} ({mask(resolved)})"
         else:
@@ -294,7 +296,7 @@ class SettingsForm:
         """The settings in one line (never the key: only whether one is set)."""
         s = self.settings
         thinking = {None: "default", True: "on", False: "off"}[s.thinking]
-        key = "key set" if s.resolved_api_key() else "no key"
+        key = "key set" if _resolved_key(s)[0] else "no key"
         parts = [s.provider, s.model, f"thinking {thinking}", f"effort {s.effort or 'default'}", key]
         return "DeepSeek settings: " + " · ".join(parts)
 
@@ -423,7 +425,7 @@ class SettingsForm:
         text = _one_line(str(exc)) or type(exc).__name__
         if not isinstance(exc, DeepSeekError):
             text = f"{type(exc).__name__}: {text}"
-        return redact(text, self.settings.resolved_api_key())
+        return redact(text, *self.settings.secrets_to_redact())
 
     def _busy(self, note: str) -> _Busy:
         return _Busy(self, note)
@@ -484,3 +486,11 @@ def _one_line(text: str) -> str:
 def _html_lines(lines: list[str]) -> str:
     """Escaped: server messages are untrusted and the HTML widget inserts raw markup."""
     return "<br>".join(html.escape(line) for line in lines)
+
+
+def _resolved_key(settings: Settings) -> tuple[str | None, str | None]:
+    """(the key, None), or (None, why the key variable's value is refused: one line naming it, never the value)."""
+    try:
+        return settings.resolved_api_key(), None
+    except ConfigError as exc:
+        return None, str(exc)

@@ -2,9 +2,14 @@
 
 A Markdown bundle (with a plain-text twin) renders on GitHub, nbviewer and in
 JupyterLab after reopening, with no widget state needed. Reasoning goes into
-a ``<details>`` block so it is folded by default. The reasoning is model text
-and goes in escaped, so it cannot inject markup; the answer is Markdown by
-design and is left to the frontend's sanitizing Markdown renderer.
+a ``<details>`` block so it is folded by default.
+
+JupyterLab renders a trusted ``text/markdown`` output without sanitizing the
+HTML inside it, so every piece of text from a model, a tool, a server or a
+prompt goes through :func:`.render.markdown_text` (plain text) or
+:func:`.render.markdown_safe` (the answer, Markdown by design) here, and the
+HTML alternate through the sanitizer: one rule, applied in this module for
+every view that leaves a bundle behind.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 from ..events import Reply
 from ..tools import ToolResult
 from .progress import ReplyProgress
+from .render import entities, markdown_safe, markdown_text
 
 
 @dataclass(frozen=True)
@@ -105,34 +111,35 @@ def to_markdown(
     """The reply as Markdown: header, folded reasoning, tool trace, answer, footer."""
     lines: list[str] = []
     if header is not None:
-        lines.append(f"<sub>{html.escape(header.text())}</sub>\n")
+        lines.append(f"<sub>{markdown_text(header.text())}</sub>\n")
     if reply.reasoning:
         summary = progress.reasoning_title() if (live and progress) else reasoning_summary(reply, progress)
-        body = html.escape(reply.reasoning).replace("\n", "<br>\n")
-        lines.append(f"<details><summary>{html.escape(summary)}</summary>\n\n{body}\n\n</details>\n")
+        body = markdown_text(reply.reasoning)
+        lines.append(f"<details><summary>{markdown_text(summary)}</summary>\n\n{body}\n\n</details>\n")
     if trace:
         lines.append(tool_trace_markdown(trace))
     if len(reply.choices) > 1:
         for number, choice in enumerate(reply.choices, 1):
             lines.append(
-                f"**Choice {number}** <sub>{html.escape(choice.finish_reason or '')}</sub>\n\n{choice.content}\n"
+                f"**Choice {number}** <sub>{markdown_text(choice.finish_reason or '')}</sub>\n\n"
+                f"{markdown_safe(choice.content)}\n"
             )
     elif reply.content:
-        lines.append(reply.content + "\n")
+        lines.append(markdown_safe(reply.content) + "\n")
     elif live:
         lines.append("*…*\n")
     for call in reply.tool_calls:
-        lines.append(f"`{call.name}({html.escape(call.arguments)})`\n")
+        lines.append(f"<code>{entities(f'{call.name}({call.arguments})')}</code>\n")
     if reply.logprobs and not live:
         lines.append(logprobs_markdown(reply.logprobs))
     if reply.error:
-        lines.append(f"**Error:** {html.escape(reply.error)}\n")
+        lines.append(f"**Error:** {markdown_text(reply.error)}\n")
     for warning in reply.warnings:
-        lines.append(f"*{html.escape(warning)}*\n")
+        lines.append(f"*{markdown_text(warning)}*\n")
     if not live:
         footer = footer_text(reply, progress, status)
         if footer:
-            lines.append(f"<sub>{html.escape(footer)}</sub>")
+            lines.append(f"<sub>{markdown_text(footer)}</sub>")
     return "\n".join(lines)
 
 
@@ -142,10 +149,10 @@ def logprobs_markdown(logprobs: dict[str, list[dict[str, Any]]], limit: int = 60
     rows = []
     for entry in tokens[:limit]:
         alternatives = ", ".join(
-            f"{html.escape(repr(alt.get('token', '')))} {float(alt.get('logprob', 0.0)):.2f}"
+            f"{entities(repr(alt.get('token', '')))} {float(alt.get('logprob', 0.0)):.2f}"
             for alt in (entry.get("top_logprobs") or [])[1:4]
         )
-        token = html.escape(repr(entry.get("token", "")))
+        token = entities(repr(entry.get("token", "")))
         rows.append(f"<tr><td>{token}</td><td>{float(entry.get('logprob', 0.0)):.3f}</td><td>{alternatives}</td></tr>")
     more = f" (first {limit} of {len(tokens)})" if len(tokens) > limit else ""
     table = "<table><tr><th>token</th><th>logprob</th><th>alternatives</th></tr>" + "".join(rows) + "</table>"
@@ -160,8 +167,8 @@ def tool_trace_markdown(trace: Sequence[ToolResult]) -> str:
         call = f"{result.call.name}({result.call.arguments})"
         shown = result.content if len(result.content) <= 2000 else result.content[:2000] + "…"
         items.append(
-            f"<details><summary>{mark} <code>{html.escape(call)}</code> · {result.seconds:.2f} s</summary>\n\n"
-            f"<pre>{html.escape(shown)}</pre>\n\n</details>"
+            f"<details><summary>{mark} <code>{entities(call)}</code> · {result.seconds:.2f} s</summary>\n\n"
+            f"<pre>{entities(shown)}</pre>\n\n</details>"
         )
     return "\n".join(items) + "\n"
 

@@ -2,6 +2,14 @@
 
 Terminal IPython prints every display update again in full, so here text goes
 straight to stdout as it streams; reasoning is dimmed when stdout is a TTY.
+
+Everything written from a reply, a tool or a server goes through
+:func:`terminal_safe` first: a terminal obeys escape sequences, and a model
+can be made to write OSC 52 (set the clipboard), a window title, a cleared
+screen or a cursor move that hides text. Removing the control characters
+themselves is enough (the rest of a sequence prints as harmless text) and
+works however the sequence is split across stream deltas. Only the view's own
+dimming codes are written raw.
 """
 
 from __future__ import annotations
@@ -9,12 +17,18 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from ..errors import strip_controls
 from ..events import ContentDelta, Event, ReasoningDelta, Reply, ToolCallDelta
 from ..tools import ToolResult
 from . import static
 from .progress import ReplyProgress
 
 DIM, RESET = "\x1b[2m", "\x1b[0m"
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` without control characters or escape introducers (newlines and tabs kept)."""
+    return strip_controls(text)
 
 
 class TerminalView:
@@ -35,7 +49,8 @@ class TerminalView:
         if isinstance(event, ReasoningDelta):
             if self._section != "reasoning":
                 self._section = "reasoning"
-                self._write("Thinking…\n" + (DIM if self._colour else ""))
+                self._write("Thinking…\n")
+                self._raw(DIM if self._colour else "")
             self._write(event.text)
         elif isinstance(event, ContentDelta):
             self._enter_answer()
@@ -50,7 +65,8 @@ class TerminalView:
         if self._section == "answer":
             return
         if self._section == "reasoning":
-            self._write((RESET if self._colour else "") + "\n\n")
+            self._raw(RESET if self._colour else "")
+            self._write("\n\n")
         self._section = "answer"
 
     def on_tool_result(self, result: ToolResult) -> None:
@@ -79,8 +95,12 @@ class TerminalView:
 
     def _end_section(self) -> None:
         if self._section == "reasoning" and self._colour:
-            self._write(RESET)
+            self._raw(RESET)
 
     def _write(self, text: str) -> None:
+        self._raw(terminal_safe(text))
+
+    def _raw(self, text: str) -> None:
+        """Our own escape codes only; anything else goes through :meth:`_write`."""
         self.out.write(text)
         self.out.flush()

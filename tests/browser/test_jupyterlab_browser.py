@@ -72,18 +72,22 @@ SERVER_START_TIMEOUT = 60.0
 KERNEL_TIMEOUT_MS = 60_000
 RUN_ALL_TIMEOUT = 90.0
 
-#: The notebook panel of quickstart.ipynb in the page (JupyterLab is exposed as ``window.jupyterapp``).
-_PANEL_JS = """
+
+def panel_js(name: str) -> str:
+    """The notebook panel of ``name`` in the page (JupyterLab is exposed as ``window.jupyterapp``)."""
+    return f"""
 const app = window.jupyterapp;
 const panel = app && Array.from(app.shell.widgets('main')).find(
-  (w) => w.context && w.context.path === 'quickstart.ipynb' && w.content && w.content.model);
+  (w) => w.context && w.context.path === {json.dumps(name)} && w.content && w.content.model);
 """
 
-#: Kernel status, executed/running code cells, error outputs, and each code cell's output mime types.
-NOTEBOOK_STATE_JS = (
-    "() => {"
-    + _PANEL_JS
-    + """
+
+def notebook_state_js(name: str) -> str:
+    """Kernel status, executed/running code cells, error outputs, and each code cell's output mime types."""
+    return (
+        "() => {"
+        + panel_js(name)
+        + """
   if (!panel || !panel.context.isReady) return null;
   const session = panel.sessionContext.session;
   const kernel = session && session.kernel;
@@ -107,7 +111,7 @@ NOTEBOOK_STATE_JS = (
     .filter((p) => p.textContent.includes('[*]')).length;
   return state;
 }"""
-)
+    )
 
 
 # ------------------------------------------------------------------ helpers
@@ -131,13 +135,14 @@ class LabServer:
     root: Path
     process: subprocess.Popen[bytes]
     log: Path
+    name: str = NOTEBOOK.name
 
     def api(self, method: str, path: str) -> httpx.Response:
         headers = {"Authorization": f"token {self.token}"}
         return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=10)
 
     def notebook_url(self) -> str:
-        return f"{self.url}/lab/tree/quickstart.ipynb?token={self.token}"
+        return f"{self.url}/lab/tree/{self.name}?token={self.token}"
 
     def log_tail(self, lines: int = 40) -> str:
         text = self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
@@ -157,8 +162,8 @@ def lab_settings(settings_dir: Path) -> None:
 
 
 @contextmanager
-def jupyter_lab(base: Path, emulator_url: str) -> Iterator[LabServer]:
-    """JupyterLab on 127.0.0.1 serving a copy of the demo notebook; always shut down at the end.
+def jupyter_lab(base: Path, emulator_url: str, notebook: Path | None = None) -> Iterator[LabServer]:
+    """JupyterLab on 127.0.0.1 serving a copy of the demo notebook (or ``notebook``); always shut down at the end.
 
     Only the user-level Jupyter directories are redirected (config, data,
     runtime): ``{sys.prefix}/share/jupyter`` stays on the data path, so the
@@ -166,7 +171,10 @@ def jupyter_lab(base: Path, emulator_url: str) -> Iterator[LabServer]:
     """
     root, home = base / "root", base / "jupyter"
     root.mkdir()
-    pristine_copy(NOTEBOOK, root)
+    if notebook is None:
+        pristine_copy(NOTEBOOK, root)
+    else:
+        shutil.copy(notebook, root)
     settings = home / "user-settings"
     lab_settings(settings)
     port, token = free_port(), secrets.token_hex(16)
@@ -181,12 +189,14 @@ def jupyter_lab(base: Path, emulator_url: str) -> Iterator[LabServer]:
         "DEEPSEEK_API_KEY": EMULATOR_KEY,
         "DEEPSEEK_MAGIC_NO_AUTOLOAD": "1",
         "PYTHONUNBUFFERED": "1",
+        # This interpreter's scripts first: `jupyter lab` dispatches to the first `jupyter-lab` on PATH, and the
+        # kernel must import this checkout's deepseek_magic, not another installation's.
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     }
     command = [
         sys.executable,
         "-m",
-        "jupyter",
-        "lab",
+        "jupyterlab",
         "--no-browser",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
@@ -207,7 +217,7 @@ def jupyter_lab(base: Path, emulator_url: str) -> Iterator[LabServer]:
         process = subprocess.Popen(
             command, env=env, cwd=root, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
         )
-    server = LabServer(f"http://127.0.0.1:{port}", token, root, process, log)
+    server = LabServer(f"http://127.0.0.1:{port}", token, root, process, log, (notebook or NOTEBOOK).name)
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while True:
@@ -292,17 +302,23 @@ def open_browser(playwright: Playwright, profile: Path) -> BrowserContext:
     return context
 
 
-def notebook_state(page: Page) -> dict[str, Any] | None:
-    state: dict[str, Any] | None = page.evaluate(NOTEBOOK_STATE_JS)
+def notebook_state(page: Page, name: str = NOTEBOOK.name) -> dict[str, Any] | None:
+    state: dict[str, Any] | None = page.evaluate(notebook_state_js(name))
     return state
 
 
-def wait_for(page: Page, what: str, check: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
+def wait_for(
+    page: Page,
+    what: str,
+    check: Callable[[dict[str, Any]], bool],
+    timeout: float,
+    name: str = NOTEBOOK.name,
+) -> dict[str, Any]:
     """Poll the notebook state until ``check`` holds; fail with the last state after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     state: dict[str, Any] | None = None
     while time.monotonic() < deadline:
-        state = notebook_state(page)
+        state = notebook_state(page, name)
         if state is not None:
             if state["errors"]:
                 pytest.fail(f"a cell failed while waiting for {what}: {state['errors']}")
@@ -316,7 +332,7 @@ def open_notebook(page: Page, server: LabServer) -> None:
     """Load the notebook and wait until its kernel is idle."""
     page.goto(server.notebook_url(), wait_until="domcontentloaded")
     page.locator(".jp-Notebook .jp-Cell").first.wait_for(state="attached", timeout=KERNEL_TIMEOUT_MS)
-    wait_for(page, "the kernel to be idle", lambda s: s["kernel"] == "idle", KERNEL_TIMEOUT_MS / 1000)
+    wait_for(page, "the kernel to be idle", lambda s: s["kernel"] == "idle", KERNEL_TIMEOUT_MS / 1000, server.name)
 
 
 def code_cell(page: Page, text: str) -> Locator:
