@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -15,13 +18,16 @@ from deepseek_magic.config import Settings
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 from deepseek_magic.errors import (
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     AuthenticationError,
+    ConfigError,
     InsufficientBalanceError,
     InvalidRequestError,
     RateLimitError,
     ServerError,
     StreamInterrupted,
+    redact,
     status_error,
 )
 from deepseek_magic.events import Accumulator, ContentDelta, Event, ReasoningDelta, ResponseMeta, Usage
@@ -64,8 +70,11 @@ def test_streamed_reply_has_reasoning_content_usage_and_events_in_order(emulator
     assert isinstance(seen[0], ResponseMeta)
     kinds = [type(e) for e in seen if isinstance(e, (ReasoningDelta, ContentDelta))]
     assert kinds.index(ContentDelta) > 0 and ReasoningDelta not in kinds[kinds.index(ContentDelta) :]
-    assert isinstance(seen[-1], Usage) or any(isinstance(e, Usage) for e in seen)
-    assert reply.usage is not None
+    usages = [i for i, e in enumerate(seen) if isinstance(e, Usage)]
+    last_delta = max(i for i, e in enumerate(seen) if isinstance(e, (ReasoningDelta, ContentDelta)))
+    assert len(usages) == 1 and usages[0] > last_delta, "one Usage event, after the last delta"
+    assert reply.usage == seen[usages[0]], "the reply keeps the usage the stream reported"
+    assert reply.usage is not None and reply.usage.completion_tokens > 0
     assert reply.usage.prompt_tokens == reply.usage.cache_hit_tokens + reply.usage.cache_miss_tokens
     assert reply.model == "deepseek-v4-flash" and reply.id
 
@@ -116,7 +125,7 @@ def test_wrong_key_is_401_and_the_message_does_not_contain_it(emulator: Any, cli
 def test_missing_key_sends_nothing(emulator: Any, client: ChatClient) -> None:
     before = len(emulator.requests)
     settings = Settings.build(base_url=emulator.base_url)
-    with pytest.raises(Exception, match="no API key for DeepSeek: set DEEPSEEK_API_KEY"):
+    with pytest.raises(ConfigError, match="no API key for DeepSeek: set DEEPSEEK_API_KEY"):
         client.chat(ChatRequest(ASK, settings))
     assert len(emulator.requests) == before
 
@@ -296,3 +305,77 @@ def test_server_messages_are_redacted() -> None:
     assert key not in str(error) and "sk-…90" in str(error)
     octet = status_error(400, "plain text failure", provider="DeepSeek")
     assert "plain text failure" in str(octet)
+
+
+# ------------------------------------------- a server that repeats the key: every occurrence is masked
+
+TWICE_KEY = "sk-live-canary-1234567890"
+TWICE_MASK = "sk-…90"  # first three characters, an ellipsis, the last two: written out, not computed
+
+
+@pytest.fixture(scope="module")
+def echoing_server() -> Iterator[str]:
+    """A raw HTTP server on 127.0.0.1 whose error bodies name the presented key twice.
+
+    The path picks the answer: ``/401`` a JSON error, ``/502`` a plain-text body, ``/stream`` a 200 event
+    stream that reports the error after one chunk of content.
+    """
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            said = f"key {key} is revoked; do not send {key} again"
+            if self.path.startswith("/401"):
+                status, kind, body = 401, "application/json", json.dumps({"error": {"message": said}})
+            elif self.path.startswith("/502"):
+                status, kind, body = 502, "text/plain", said
+            else:
+                chunk = {"id": "x", "choices": [{"index": 0, "delta": {"content": "Hi"}}]}
+                status, kind = 200, "text/event-stream"
+                body = f"data: {json.dumps(chunk)}\n\ndata: {json.dumps({'error': {'message': said}})}\n\n"
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("path", "error_type"),
+    [("/401", AuthenticationError), ("/502", ServerError), ("/stream", StreamInterrupted)],
+)
+def test_a_key_the_server_repeats_is_masked_every_time(
+    echoing_server: str, client: ChatClient, path: str, error_type: type
+) -> None:
+    settings = Settings.build(base_url=echoing_server + path, api_key=TWICE_KEY, max_retries=0)
+    with pytest.raises(error_type) as info:
+        client.chat(ChatRequest(ASK, settings))
+    message = str(info.value)
+    assert TWICE_KEY not in message and TWICE_KEY not in repr(vars(info.value))
+    assert f"key {TWICE_MASK} is revoked; do not send {TWICE_MASK} again" in message
+    if isinstance(info.value, APIStatusError):
+        assert info.value.server_message == f"key {TWICE_MASK} is revoked; do not send {TWICE_MASK} again"
+
+
+def test_redact_masks_every_occurrence_of_every_secret() -> None:
+    other = "ak-second-secret-abcdef"
+    text = f"{TWICE_KEY}|{other}|{TWICE_KEY}{TWICE_KEY}|{other}"
+    assert redact(text, TWICE_KEY, other) == f"{TWICE_MASK}|ak-…ef|{TWICE_MASK}{TWICE_MASK}|ak-…ef"
+    assert redact("short abc and abc", "abc") == "short abc and abc", "secrets under four characters are left"
+    assert redact("pin 12345678 and 12345678", "12345678") == "pin **** and ****", "eight or fewer: fully masked"
+    assert redact("nothing here", None, "") == "nothing here"
