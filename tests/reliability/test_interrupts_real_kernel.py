@@ -187,7 +187,7 @@ def test_interrupt_mid_tool_loop(kernel: Kernel, emu: RunningEmulator) -> None:
     assert len(chat_bodies(emu, before)) == 1, "the round after the tool was never sent"
 
     turn = turn_facts(kernel, "tool")
-    assert turn is None or turn["status"] == "interrupted"
+    assert turn is None, "a tool loop interrupted inside a tool keeps no turn (its round was never completed)"
     messages = assert_next_cell_works(kernel, emu, "after-tool")
     assert all(m["role"] != "tool" and not m.get("tool_calls") for m in messages), (
         "no dangling tool call from the interrupted loop is sent as context"
@@ -224,6 +224,10 @@ def test_interrupt_mid_batch_then_rerun_sends_only_the_unfinished_rows(kernel: K
         f"'left': len({SESSION}.batch_state)}}",
     )
     print(f"mid-batch: {first_run} sent before the interrupt, {kept} kept, {sent} sent on the re-run")
-    assert result == {"rows": ROWS, "errors": 0, "empty": 0, "resumed": kept, "cached": result["cached"], "left": 0}
-    assert sent == ROWS - kept - result["cached"], "only the rows that had not finished are sent again"
+    cached = result.pop("cached")
+    assert result == {"rows": ROWS, "errors": 0, "empty": 0, "resumed": kept, "left": 0}
+    # A row in flight (at most 4 at concurrency 4) may finish and reach the reply cache after the interrupt
+    # was taken: the re-run answers it from the cache. Every other unfinished row is sent again.
+    assert 0 <= cached <= 4
+    assert sent == ROWS - kept - cached, "only the rows that had not finished are sent again"
     assert_next_cell_works(kernel, emu, "after-batch")
