@@ -24,9 +24,11 @@ from deepseek_magic.errors import (
     ConfigError,
     InsufficientBalanceError,
     InvalidRequestError,
+    NotFoundError,
     RateLimitError,
     ServerError,
     StreamInterrupted,
+    mask,
     redact,
     status_error,
 )
@@ -379,3 +381,66 @@ def test_redact_masks_every_occurrence_of_every_secret() -> None:
     assert redact("short abc and abc", "abc") == "short abc and abc", "secrets under four characters are left"
     assert redact("pin 12345678 and 12345678", "12345678") == "pin **** and ****", "eight or fewer: fully masked"
     assert redact("nothing here", None, "") == "nothing here"
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "words"),
+    [
+        (400, InvalidRequestError, "The request was refused"),
+        (401, AuthenticationError, "Authentication failed"),
+        (402, InsufficientBalanceError, "Insufficient balance"),
+        (404, NotFoundError, "Not found"),
+        (422, InvalidRequestError, "Invalid parameters"),
+        (429, RateLimitError, "Rate limited (too many requests at once)"),
+        (500, ServerError, "The provider had a server error"),
+        (502, ServerError, "The provider's gateway failed"),
+        (503, ServerError, "The provider is overloaded"),
+        (504, ServerError, "The provider's gateway timed out"),
+        (507, ServerError, "The request failed"),
+        (418, APIStatusError, "The request failed"),
+    ],
+)
+def test_each_status_has_its_error_type_and_words(status: int, error_type: type, words: str) -> None:
+    error = status_error(status, None, provider="Evolink")
+    assert type(error) is error_type
+    assert str(error).startswith(f"{words} (Evolink, HTTP {status})")
+    assert error.status_code == status and error.server_message is None
+
+
+def test_status_error_reads_every_field_of_deepseeks_envelope() -> None:
+    body = {"error": {"message": "max_tokens too large", "type": "invalid_request_error", "code": 7, "param": "x"}}
+    error = status_error(400, body, provider="DeepSeek", trace_id="trace-1", retry_after=2.5)
+    assert str(error) == "The request was refused (DeepSeek, HTTP 400): max_tokens too large"
+    assert (error.server_message, error.code, error.param) == ("max_tokens too large", "7", "x")
+    assert (error.trace_id, error.retry_after) == ("trace-1", 2.5)
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"error": "quota gone"}, ("quota gone", None, None)),
+        (
+            {"errors": [{"message": "bad prompt", "code": "invalidPositivePrompt", "parameter": "positivePrompt"}]},
+            ("bad prompt", "invalidPositivePrompt", "positivePrompt"),
+        ),
+        ({"errors": ["not an object"], "message": "fallback"}, ("fallback", None, None)),
+        ({"errors": [], "message": "fallback"}, ("fallback", None, None)),
+        ({"message": None}, (None, None, None)),
+        ({"detail": "no known field"}, (None, None, None)),
+        ("  upstream said no \n", ("upstream said no", None, None)),
+        ("   ", (None, None, None)),
+        ("x" * 600, ("x" * 500, None, None)),
+        ([1, 2], (None, None, None)),
+    ],
+)
+def test_status_error_reads_other_error_shapes(body: Any, fields: tuple[str | None, ...]) -> None:
+    error = status_error(502, body, provider="Runware")
+    assert (error.server_message, error.code, error.param) == fields
+    expected = "The provider's gateway failed (Runware, HTTP 502)"
+    assert str(error) == (f"{expected}: {fields[0]}" if fields[0] else expected)
+
+
+def test_mask_keeps_three_and_two_characters_of_keys_longer_than_eight() -> None:
+    assert mask("123456789") == "123…89"
+    assert mask("12345678") == "****"
+    assert mask("sk-0123456789abcdef") == "sk-…ef"
