@@ -460,3 +460,27 @@ def test_containers_always_fit_the_budget(value: Any, budget: int) -> None:
     rendered = render_value(value, budget=budget)
     assert len(rendered) <= budget
     assert rendered == render_value(value, budget=budget)
+
+
+def test_a_wide_frame_names_the_columns_it_leaves_out_of_the_dtypes_line() -> None:
+    frame = pd.DataFrame({f"column_{i}": [i] for i in range(40)})
+    lines = interpolate("{df}", {"df": frame}, budget=300).splitlines()
+    assert lines[0] == "DataFrame: 1 rows × 40 columns"
+    dtypes = lines[1]
+    assert dtypes.startswith("dtypes: column_0: int64, ") and len(dtypes) <= 300 // 3
+    shown = dtypes.count(": int64")
+    more = re.fullmatch(r".*, … \((\d+) more columns\)", dtypes)
+    assert more is not None and shown >= 1 and shown + int(more.group(1)) == 40
+
+
+def test_a_long_text_cell_is_cut_to_two_hundred_characters() -> None:
+    text = interpolate("{df}", {"df": pd.DataFrame({"t": ["x" * 300]})})
+    assert text.splitlines()[-1] == "x" * 199 + "…"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [({3, 1, 2}, "[1, 2, 3]"), ({"b", "a"}, '["a", "b"]'), ({"b", 1, "a", 2.5}, '[2.5, 1, "a", "b"]')],
+)
+def test_sets_are_shown_in_a_stable_order(value: set[Any], shown: str) -> None:
+    assert interpolate("{s}", {"s": value}) == shown
