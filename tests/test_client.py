@@ -379,6 +379,7 @@ def test_redact_masks_every_occurrence_of_every_secret() -> None:
     text = f"{TWICE_KEY}|{other}|{TWICE_KEY}{TWICE_KEY}|{other}"
     assert redact(text, TWICE_KEY, other) == f"{TWICE_MASK}|ak-…ef|{TWICE_MASK}{TWICE_MASK}|ak-…ef"
     assert redact("short abc and abc", "abc") == "short abc and abc", "secrets under four characters are left"
+    assert redact("pin abcd and abcd", "abcd") == "pin **** and ****", "four characters are a secret"
     assert redact("pin 12345678 and 12345678", "12345678") == "pin **** and ****", "eight or fewer: fully masked"
     assert redact("nothing here", None, "") == "nothing here"
 
@@ -444,3 +445,17 @@ def test_mask_keeps_three_and_two_characters_of_keys_longer_than_eight() -> None
     assert mask("123456789") == "123…89"
     assert mask("12345678") == "****"
     assert mask("sk-0123456789abcdef") == "sk-…ef"
+
+
+def test_401_and_402_end_with_what_to_do() -> None:
+    auth = status_error(401, {"error": {"message": "bad key"}}, provider="DeepSeek")
+    assert str(auth) == (
+        "Authentication failed (DeepSeek, HTTP 401): bad key "
+        "Set the key with %deepseek settings or the provider's API key environment variable."
+    )
+    balance = status_error(402, None, provider="DeepSeek")
+    assert (
+        str(balance)
+        == "Insufficient balance (DeepSeek, HTTP 402) Top up the account (%deepseek balance shows what is left)."
+    )
+    assert balance._render_traceback_() == [f"InsufficientBalanceError: {balance}"]
