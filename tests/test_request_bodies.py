@@ -158,3 +158,40 @@ def test_accept_headers_ask_for_what_each_call_reads(provider: str) -> None:
     assert models.urls == ("http://127.0.0.1:9/v1/models",)
     assert balance is not None and balance.headers == {"Accept": "application/json"}
     assert balance.urls == ("http://127.0.0.1:9/user/balance",)
+
+
+def test_tool_choice_without_tools() -> None:
+    for harmless in ("none", "auto"):
+        assert "tool_choice" not in body(tool_choice=harmless)
+    with pytest.raises(ConfigError) as refused:
+        body(tool_choice={"type": "function", "function": {"name": "weather"}})
+    assert str(refused.value) == "tool_choice names a tool but no tools were given"
+
+
+def test_no_messages_is_refused() -> None:
+    with pytest.raises(ConfigError) as refused:
+        get_provider("deepseek").prepare(ChatRequest([], Settings.build()))
+    assert str(refused.value) == "there is no message to send"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "plain", "beta"),
+    [
+        (
+            "http://127.0.0.1:9/v1/",
+            "http://127.0.0.1:9/v1/chat/completions",
+            "http://127.0.0.1:9/beta/chat/completions",
+        ),
+        (
+            "http://127.0.0.1:9/beta/",
+            "http://127.0.0.1:9/beta/chat/completions",
+            "http://127.0.0.1:9/beta/chat/completions",
+        ),
+        ("http://127.0.0.1:9", "http://127.0.0.1:9/chat/completions", "http://127.0.0.1:9/beta/chat/completions"),
+    ],
+)
+def test_a_base_url_is_joined_without_doubled_slashes_or_segments(base_url: str, plain: str, beta: str) -> None:
+    call = get_provider("deepseek").prepare(ChatRequest(USER, Settings.build(base_url=base_url)))
+    assert call.method == "POST" and call.urls == (plain,)
+    prefixed = [*USER, {"role": "assistant", "content": "```python\n", "prefix": True}]
+    assert urls(base_url=base_url, messages=prefixed) == (beta,)
