@@ -484,3 +484,16 @@ def test_a_long_text_cell_is_cut_to_two_hundred_characters() -> None:
 )
 def test_sets_are_shown_in_a_stable_order(value: set[Any], shown: str) -> None:
     assert interpolate("{s}", {"s": value}) == shown
+
+
+def test_only_leading_underscores_make_an_attribute_private() -> None:
+    from types import SimpleNamespace
+
+    names = {"v": SimpleNamespace(__x__=1, value__=2)}
+    assert interpolate("{v.value__}", names) == "2"
+    with pytest.raises(InterpolationError, match="private and dunder attributes are not read"):
+        interpolate("{v.__x__}", names)
+
+
+def test_a_set_of_numbers_is_shown_in_numeric_order() -> None:
+    assert interpolate("{s}", {"s": {100, 9, 10}}) == "[9, 10, 100]"
