@@ -497,3 +497,8 @@ def test_only_leading_underscores_make_an_attribute_private() -> None:
 
 def test_a_set_of_numbers_is_shown_in_numeric_order() -> None:
     assert interpolate("{s}", {"s": {100, 9, 10}}) == "[9, 10, 100]"
+
+
+def test_dunder_roots_stay_as_typed_and_other_names_with_underscores_are_filled() -> None:
+    names = {"__x__": 1, "__name__": "__main__", "total__": 5, "__lead": 6}
+    assert interpolate("{__x__} {__name__} {total__} {__lead}", names) == "{__x__} {__name__} 5 6"
