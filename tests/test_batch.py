@@ -284,8 +284,10 @@ def test_cost_preview_asks_for_confirmation_before_sending(emu: Any) -> None:
 
     run_batch(session, WORDS[:2], "Expensive {item}", confirm_above=0.0, confirmed=True, progress=Recorder())
     assert sent(emu) - before == 2 and seen[0].to_send == 2
-    # A cheap batch below the threshold needs no confirmation.
-    run_batch(session, WORDS[:1], "Cheap {item}", confirm_above=100.0)
+    # A cheap batch below the threshold needs no confirmation: it is sent and answered.
+    cheap = run_batch(session, WORDS[:1], "Cheap {item}", confirm_above=100.0)
+    assert sent(emu) - before == 3
+    assert len(cheap) == 1 and cheap["error"].isna().all() and cheap.loc[0, "reply"].startswith("[emulated]")
 
 
 def test_max_tokens_bounds_the_estimate(emu: Any) -> None:

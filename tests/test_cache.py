@@ -132,15 +132,19 @@ def test_a_file_damaged_while_open_is_recreated_on_next_use(tmp_path: Path) -> N
     path = tmp_path / "replies.sqlite"
     cache = ReplyCache(path)
     cache.put("k", finished())
-    cache.close()
-    with path.open("r+b") as handle:  # keep the header page, wreck the table pages
+    assert cache.get("k") is not None
+    with sqlite3.connect(path) as other:  # another process checkpoints: the rows now live in the main file
+        other.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with path.open("r+b") as handle:  # while `cache` is still open: keep the header page, wreck the table pages
         handle.seek(100)
         handle.write(b"\xff" * 8000)
-    with pytest.warns(RuntimeWarning):
-        reopened = ReplyCache(path)
-        assert reopened.get("k") is None
-    reopened.put("k2", finished())
-    assert reopened.get("k2") is not None
+    with pytest.warns(RuntimeWarning, match="could not be read") as caught:
+        assert cache.get("k") is None
+    assert len(caught) == 1, "one warning for one damaged file"
+    assert len(list(tmp_path.glob("replies.sqlite.corrupt-*"))) == 1, "the damaged file is kept aside"
+    cache.put("k2", finished())
+    got = cache.get("k2")
+    assert got is not None and got.content == "2, 3, 5" and len(cache) == 1
 
 
 def test_an_unreadable_entry_is_a_miss(cache: ReplyCache) -> None:
@@ -151,18 +155,22 @@ def test_an_unreadable_entry_is_a_miss(cache: ReplyCache) -> None:
 
 
 def test_concurrent_threads_share_one_cache(cache: ReplyCache) -> None:
+    read_back: dict[str, str | None] = {}  # filled by the threads, checked here on the main thread
+
     def work(thread: int) -> None:
         for number in range(50):
             key = f"{thread}-{number}"
             cache.put(key, finished(key))
             got = cache.get(key)
-            assert got is not None and got.content == key
+            read_back[key] = None if got is None else got.content
 
     threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    expected = {f"{t}-{n}": f"{t}-{n}" for t in range(8) for n in range(50)}
+    assert read_back == expected, "every thread read back exactly what it stored"
     assert len(cache) == 400
 
 

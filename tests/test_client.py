@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -15,13 +18,18 @@ from deepseek_magic.config import Settings
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 from deepseek_magic.errors import (
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     AuthenticationError,
+    ConfigError,
     InsufficientBalanceError,
     InvalidRequestError,
+    NotFoundError,
     RateLimitError,
     ServerError,
     StreamInterrupted,
+    mask,
+    redact,
     status_error,
 )
 from deepseek_magic.events import Accumulator, ContentDelta, Event, ReasoningDelta, ResponseMeta, Usage
@@ -64,8 +72,11 @@ def test_streamed_reply_has_reasoning_content_usage_and_events_in_order(emulator
     assert isinstance(seen[0], ResponseMeta)
     kinds = [type(e) for e in seen if isinstance(e, (ReasoningDelta, ContentDelta))]
     assert kinds.index(ContentDelta) > 0 and ReasoningDelta not in kinds[kinds.index(ContentDelta) :]
-    assert isinstance(seen[-1], Usage) or any(isinstance(e, Usage) for e in seen)
-    assert reply.usage is not None
+    usages = [i for i, e in enumerate(seen) if isinstance(e, Usage)]
+    last_delta = max(i for i, e in enumerate(seen) if isinstance(e, (ReasoningDelta, ContentDelta)))
+    assert len(usages) == 1 and usages[0] > last_delta, "one Usage event, after the last delta"
+    assert reply.usage == seen[usages[0]], "the reply keeps the usage the stream reported"
+    assert reply.usage is not None and reply.usage.completion_tokens > 0
     assert reply.usage.prompt_tokens == reply.usage.cache_hit_tokens + reply.usage.cache_miss_tokens
     assert reply.model == "deepseek-v4-flash" and reply.id
 
@@ -116,7 +127,7 @@ def test_wrong_key_is_401_and_the_message_does_not_contain_it(emulator: Any, cli
 def test_missing_key_sends_nothing(emulator: Any, client: ChatClient) -> None:
     before = len(emulator.requests)
     settings = Settings.build(base_url=emulator.base_url)
-    with pytest.raises(Exception, match="no API key for DeepSeek: set DEEPSEEK_API_KEY"):
+    with pytest.raises(ConfigError, match="no API key for DeepSeek: set DEEPSEEK_API_KEY"):
         client.chat(ChatRequest(ASK, settings))
     assert len(emulator.requests) == before
 
@@ -296,3 +307,155 @@ def test_server_messages_are_redacted() -> None:
     assert key not in str(error) and "sk-…90" in str(error)
     octet = status_error(400, "plain text failure", provider="DeepSeek")
     assert "plain text failure" in str(octet)
+
+
+# ------------------------------------------- a server that repeats the key: every occurrence is masked
+
+TWICE_KEY = "sk-live-canary-1234567890"
+TWICE_MASK = "sk-…90"  # first three characters, an ellipsis, the last two: written out, not computed
+
+
+@pytest.fixture(scope="module")
+def echoing_server() -> Iterator[str]:
+    """A raw HTTP server on 127.0.0.1 whose error bodies name the presented key twice.
+
+    The path picks the answer: ``/401`` a JSON error, ``/502`` a plain-text body, ``/stream`` a 200 event
+    stream that reports the error after one chunk of content.
+    """
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            said = f"key {key} is revoked; do not send {key} again"
+            if self.path.startswith("/401"):
+                status, kind, body = 401, "application/json", json.dumps({"error": {"message": said}})
+            elif self.path.startswith("/502"):
+                status, kind, body = 502, "text/plain", said
+            else:
+                chunk = {"id": "x", "choices": [{"index": 0, "delta": {"content": "Hi"}}]}
+                status, kind = 200, "text/event-stream"
+                body = f"data: {json.dumps(chunk)}\n\ndata: {json.dumps({'error': {'message': said}})}\n\n"
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("path", "error_type"),
+    [("/401", AuthenticationError), ("/502", ServerError), ("/stream", StreamInterrupted)],
+)
+def test_a_key_the_server_repeats_is_masked_every_time(
+    echoing_server: str, client: ChatClient, path: str, error_type: type
+) -> None:
+    settings = Settings.build(base_url=echoing_server + path, api_key=TWICE_KEY, max_retries=0)
+    with pytest.raises(error_type) as info:
+        client.chat(ChatRequest(ASK, settings))
+    message = str(info.value)
+    assert TWICE_KEY not in message and TWICE_KEY not in repr(vars(info.value))
+    assert f"key {TWICE_MASK} is revoked; do not send {TWICE_MASK} again" in message
+    if isinstance(info.value, APIStatusError):
+        assert info.value.server_message == f"key {TWICE_MASK} is revoked; do not send {TWICE_MASK} again"
+
+
+def test_redact_masks_every_occurrence_of_every_secret() -> None:
+    other = "ak-second-secret-abcdef"
+    text = f"{TWICE_KEY}|{other}|{TWICE_KEY}{TWICE_KEY}|{other}"
+    assert redact(text, TWICE_KEY, other) == f"{TWICE_MASK}|ak-…ef|{TWICE_MASK}{TWICE_MASK}|ak-…ef"
+    assert redact("short abc and abc", "abc") == "short abc and abc", "secrets under four characters are left"
+    assert redact("pin abcd and abcd", "abcd") == "pin **** and ****", "four characters are a secret"
+    assert redact("pin 12345678 and 12345678", "12345678") == "pin **** and ****", "eight or fewer: fully masked"
+    assert redact("nothing here", None, "") == "nothing here"
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "words"),
+    [
+        (400, InvalidRequestError, "The request was refused"),
+        (401, AuthenticationError, "Authentication failed"),
+        (402, InsufficientBalanceError, "Insufficient balance"),
+        (404, NotFoundError, "Not found"),
+        (422, InvalidRequestError, "Invalid parameters"),
+        (429, RateLimitError, "Rate limited (too many requests at once)"),
+        (500, ServerError, "The provider had a server error"),
+        (502, ServerError, "The provider's gateway failed"),
+        (503, ServerError, "The provider is overloaded"),
+        (504, ServerError, "The provider's gateway timed out"),
+        (507, ServerError, "The request failed"),
+        (418, APIStatusError, "The request failed"),
+    ],
+)
+def test_each_status_has_its_error_type_and_words(status: int, error_type: type, words: str) -> None:
+    error = status_error(status, None, provider="Evolink")
+    assert type(error) is error_type
+    assert str(error).startswith(f"{words} (Evolink, HTTP {status})")
+    assert error.status_code == status and error.server_message is None
+
+
+def test_status_error_reads_every_field_of_deepseeks_envelope() -> None:
+    body = {"error": {"message": "max_tokens too large", "type": "invalid_request_error", "code": 7, "param": "x"}}
+    error = status_error(400, body, provider="DeepSeek", trace_id="trace-1", retry_after=2.5)
+    assert str(error) == "The request was refused (DeepSeek, HTTP 400): max_tokens too large"
+    assert (error.server_message, error.code, error.param) == ("max_tokens too large", "7", "x")
+    assert (error.trace_id, error.retry_after) == ("trace-1", 2.5)
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"error": "quota gone"}, ("quota gone", None, None)),
+        (
+            {"errors": [{"message": "bad prompt", "code": "invalidPositivePrompt", "parameter": "positivePrompt"}]},
+            ("bad prompt", "invalidPositivePrompt", "positivePrompt"),
+        ),
+        ({"errors": ["not an object"], "message": "fallback"}, ("fallback", None, None)),
+        ({"errors": [], "message": "fallback"}, ("fallback", None, None)),
+        ({"message": None}, (None, None, None)),
+        ({"detail": "no known field"}, (None, None, None)),
+        ("  upstream said no \n", ("upstream said no", None, None)),
+        ("   ", (None, None, None)),
+        ("x" * 600, ("x" * 500, None, None)),
+        ([1, 2], (None, None, None)),
+    ],
+)
+def test_status_error_reads_other_error_shapes(body: Any, fields: tuple[str | None, ...]) -> None:
+    error = status_error(502, body, provider="Runware")
+    assert (error.server_message, error.code, error.param) == fields
+    expected = "The provider's gateway failed (Runware, HTTP 502)"
+    assert str(error) == (f"{expected}: {fields[0]}" if fields[0] else expected)
+
+
+def test_mask_keeps_three_and_two_characters_of_keys_longer_than_eight() -> None:
+    assert mask("123456789") == "123…89"
+    assert mask("12345678") == "****"
+    assert mask("sk-0123456789abcdef") == "sk-…ef"
+
+
+def test_401_and_402_end_with_what_to_do() -> None:
+    auth = status_error(401, {"error": {"message": "bad key"}}, provider="DeepSeek")
+    assert str(auth) == (
+        "Authentication failed (DeepSeek, HTTP 401): bad key "
+        "Set the key with %deepseek settings or the provider's API key environment variable."
+    )
+    balance = status_error(402, None, provider="DeepSeek")
+    assert (
+        str(balance)
+        == "Insufficient balance (DeepSeek, HTTP 402) Top up the account (%deepseek balance shows what is left)."
+    )
+    assert balance._render_traceback_() == [f"InsufficientBalanceError: {balance}"]

@@ -460,3 +460,45 @@ def test_containers_always_fit_the_budget(value: Any, budget: int) -> None:
     rendered = render_value(value, budget=budget)
     assert len(rendered) <= budget
     assert rendered == render_value(value, budget=budget)
+
+
+def test_a_wide_frame_names_the_columns_it_leaves_out_of_the_dtypes_line() -> None:
+    frame = pd.DataFrame({f"column_{i}": [i] for i in range(40)})
+    lines = interpolate("{df}", {"df": frame}, budget=300).splitlines()
+    assert lines[0] == "DataFrame: 1 rows × 40 columns"
+    dtypes = lines[1]
+    assert dtypes.startswith("dtypes: column_0: int64, ") and len(dtypes) <= 300 // 3
+    shown = dtypes.count(": int64")
+    more = re.fullmatch(r".*, … \((\d+) more columns\)", dtypes)
+    assert more is not None and shown >= 1 and shown + int(more.group(1)) == 40
+
+
+def test_a_long_text_cell_is_cut_to_two_hundred_characters() -> None:
+    text = interpolate("{df}", {"df": pd.DataFrame({"t": ["x" * 300]})})
+    assert text.splitlines()[-1] == "x" * 199 + "…"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [({3, 1, 2}, "[1, 2, 3]"), ({"b", "a"}, '["a", "b"]'), ({"b", 1, "a", 2.5}, '[2.5, 1, "a", "b"]')],
+)
+def test_sets_are_shown_in_a_stable_order(value: set[Any], shown: str) -> None:
+    assert interpolate("{s}", {"s": value}) == shown
+
+
+def test_only_leading_underscores_make_an_attribute_private() -> None:
+    from types import SimpleNamespace
+
+    names = {"v": SimpleNamespace(__x__=1, value__=2)}
+    assert interpolate("{v.value__}", names) == "2"
+    with pytest.raises(InterpolationError, match="private and dunder attributes are not read"):
+        interpolate("{v.__x__}", names)
+
+
+def test_a_set_of_numbers_is_shown_in_numeric_order() -> None:
+    assert interpolate("{s}", {"s": {100, 9, 10}}) == "[9, 10, 100]"
+
+
+def test_dunder_roots_stay_as_typed_and_other_names_with_underscores_are_filled() -> None:
+    names = {"__x__": 1, "__name__": "__main__", "total__": 5, "__lead": 6}
+    assert interpolate("{__x__} {__name__} {total__} {__lead}", names) == "{__x__} {__name__} 5 6"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,11 +12,13 @@ from kernel import Kernel, real_kernel
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 
 KEY = "sk-emulator"
+#: Tokens per second the emulator streams at.
+PACE = 40
 
 
 @pytest.fixture(scope="module")
 def kernel() -> Iterator[Kernel]:
-    with run_in_thread(EmulatorConfig(api_key=KEY, tps=40.0)) as emu:
+    with run_in_thread(EmulatorConfig(api_key=KEY, tps=PACE)) as emu:
         env = {"DEEPSEEK_BASE_URL": emu.base_url, "DEEPSEEK_API_KEY": KEY, "DEEPSEEK_MAGIC_NO_AUTOLOAD": "1"}
         with real_kernel(env) as k:
             assert k.run("%load_ext deepseek_magic").status == "ok"
@@ -32,16 +33,28 @@ def streaming(message: dict[str, Any]) -> bool:
     return bool(re.match(r"Thinking… [1-9]", str(titles[0])))
 
 
+def reasoning_tokens(message: dict[str, Any]) -> int | None:
+    """The token count in the reasoning pane's title ("Thinking… 12 tokens", "Thought for 1.2 s · 30 tokens")."""
+    if message["msg_type"] != "comm_msg":
+        return None
+    titles = message["content"].get("data", {}).get("state", {}).get("titles") or [""]
+    found = re.search(r"(?:Thinking… ([\d,]+) tokens|· ([\d,]+) tokens)", str(titles[0]))
+    return None if found is None else int((found.group(1) or found.group(2)).replace(",", ""))
+
+
 def test_interrupt_mid_stream_keeps_the_partial_and_the_kernel_answers_next(kernel: Kernel) -> None:
     execution = kernel.send("%%deepseek\nTell me a long story about a lighthouse keeper.", cell_id="story")
-    kernel.wait_for_iopub(execution, streaming, timeout=30)
-    interrupted_at = time.monotonic()
+    seen = kernel.wait_for_iopub(execution, streaming, timeout=30)
+    at_interrupt = reasoning_tokens(seen)
     kernel.manager.interrupt_kernel()
     kernel.finish(execution, timeout=30)
-    stopped_after = time.monotonic() - interrupted_at
     assert execution.status == "error"
     assert execution.reply is not None and execution.reply["content"]["ename"] == "KeyboardInterrupt"
-    assert stopped_after < 1.5, f"the stream stopped {stopped_after:.2f} s after the interrupt"
+    counts = [n for n in map(reasoning_tokens, execution.iopub) if n is not None]
+    assert at_interrupt is not None and counts[-1] >= at_interrupt
+    # The emulator paces 40 tokens a second: the stream stopped within about a second's worth of tokens
+    # (counted, not timed), far short of the whole reasoning.
+    assert counts[-1] - at_interrupt <= PACE, f"{counts[-1] - at_interrupt} reasoning tokens came after the interrupt"
     updates = [m for m in execution.iopub if m["msg_type"] == "update_display_data"]
     final = updates[-1]["content"]["data"]
     assert "interrupted" in final["text/markdown"] and "interrupted" in final["text/html"]

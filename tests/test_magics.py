@@ -14,8 +14,11 @@ from IPython.utils.capture import capture_output
 from pydantic import BaseModel
 from shell import TestingShell
 
+from deepseek_magic.batch import BatchNeedsConfirmation
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
+from deepseek_magic.errors import ConfigError, DeepSeekError
 from deepseek_magic.magics import DeepSeekMagics
+from deepseek_magic.session import SessionFileError
 
 KEY = "sk-emulator"
 
@@ -258,14 +261,19 @@ def test_json_mode_parses_into_python(ip: TestingShell, emulator: Any) -> None:
     ask(ip, "--json --out data", "Give the keys name, dtype and note as JSON.")
     assert last_body(emulator)["response_format"] == {"type": "json_object"}
     data = ip.user_ns["data"]
-    assert isinstance(data, (dict, pd.DataFrame))
+    assert isinstance(data, dict), "one object, not a table"
+    assert list(data) == ["name", "dtype", "note"], "the keys the prompt asked for, in its order"
+    assert all(isinstance(value, str) and value for value in data.values())
+    assert data == json.loads(magics(ip).get_session().turns[-1].reply.content), "the reply's own text, parsed"
 
 
 def test_json_mode_adds_the_word_json_when_missing(ip: TestingShell, emulator: Any) -> None:
     ask(ip, "--json --out data", "Describe a cat with keys name and colour.")
     messages = last_body(emulator)["messages"]
     assert messages[0]["role"] == "system" and "json" in messages[0]["content"].lower()
-    assert ip.user_ns["data"] is not None
+    assert messages[1:] == [{"role": "user", "content": "Describe a cat with keys name and colour."}]
+    data = ip.user_ns["data"]
+    assert isinstance(data, dict) and list(data) == ["name", "colour"]
 
 
 def test_schema_validates_with_pydantic(ip: TestingShell, emulator: Any) -> None:
@@ -275,10 +283,35 @@ def test_schema_validates_with_pydantic(ip: TestingShell, emulator: Any) -> None
 
     ip.user_ns["Pet"] = Pet
     ask(ip, "--schema Pet --out pet", "Describe a pet with keys name and colour.")
-    assert isinstance(ip.user_ns["pet"], Pet)
-    assert "schema" in json.dumps(last_body(emulator)["messages"][0]).lower() or "name" in json.dumps(
-        last_body(emulator)["messages"][0]
+    pet = ip.user_ns["pet"]
+    assert isinstance(pet, Pet) and pet.name and pet.colour
+    system = last_body(emulator)["messages"][0]
+    assert system["role"] == "system"
+    # The schema goes to the server written out in the system message (the server cannot know the model).
+    written = system["content"].split("JSON schema: ", 1)[1]
+    schema, _ = json.JSONDecoder().raw_decode(written)
+    assert schema == {
+        "title": "Pet",
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "colour": {"type": "string"}},
+        "required": ["name", "colour"],
+    }
+
+
+def test_json_out_turns_a_list_of_records_into_a_dataframe(ip: TestingShell, emulator: Any) -> None:
+    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    ip.user_ns["df"] = frame
+    ask(
+        ip,
+        "--json --out summary",
+        'Summarise the columns of {df} as JSON: a list "columns" of objects with keys name, dtype.',
     )
+    assert last_body(emulator)["response_format"] == {"type": "json_object"}
+    summary = ip.user_ns["summary"]
+    assert isinstance(summary, pd.DataFrame), f"--json --out gave {type(summary).__name__}, not a DataFrame"
+    text_dtype = str(frame.dtypes["b"])  # "str" from pandas 3 on, "object" before
+    expected = pd.DataFrame({"name": ["a", "b"], "dtype": ["int64", text_dtype]})
+    pd.testing.assert_frame_equal(summary, expected)
 
 
 # ---------------------------------------------------------------- dry run
@@ -326,19 +359,22 @@ def test_models_balance_and_config(ip: TestingShell) -> None:
 
 
 @pytest.mark.parametrize(
-    ("line", "message"),
+    ("line", "error", "message"),
     [
-        ("config api_key=sk-123456789", "not set with %deepseek config"),
-        ("config temperature=9", "temperature must be between 0 and 2"),
-        ("config nonsense=1", "unknown setting"),
-        ("frobnicate", "unknown subcommand"),
-        ("load /nonexistent/file.json", "no session file"),
+        ("config api_key=sk-123456789", UsageError, "not set with %deepseek config"),
+        ("config temperature=9", ConfigError, "temperature must be between 0 and 2"),
+        ("config nonsense=1", UsageError, "unknown setting"),
+        ("frobnicate", UsageError, "unknown subcommand"),
+        ("load /nonexistent/file.json", SessionFileError, "no session file"),
     ],
 )
-def test_bad_subcommands_are_usage_errors(ip: TestingShell, line: str, message: str) -> None:
-    with pytest.raises(Exception, match=message) as info:
+def test_bad_subcommands_are_one_line_errors(ip: TestingShell, line: str, error: type, message: str) -> None:
+    with pytest.raises(error, match=message) as info:
         ip.run_line_magic("deepseek", line)
+    assert type(info.value) is error
     assert "sk-123456789" not in str(info.value)
+    if isinstance(info.value, DeepSeekError):  # shown by IPython as one line, not a traceback
+        assert info.value._render_traceback_() == [f"{error.__name__}: {info.value}"]
 
 
 def test_config_traits(ip: TestingShell, emulator: Any) -> None:
@@ -366,7 +402,7 @@ def test_corrupt_session_file_loads_nothing(ip: TestingShell, tmp_path: Path) ->
     ask(ip, "", "keep me", cell_id="k")
     path = tmp_path / "bad.json"
     path.write_text('{"version": 1, "turns": [{"key": ')
-    with pytest.raises(Exception, match="not a readable session file"):
+    with pytest.raises(SessionFileError, match="not a readable session file"):
         ip.run_line_magic("deepseek", f"load {path}")
     assert [t.prompt for t in magics(ip).get_session().turns] == ["keep me"]
 
@@ -542,7 +578,7 @@ def test_over_asks_for_confirmation_above_the_threshold(ip: TestingShell, emulat
     ip.user_ns["rows"] = [{"q": "a"}, {"q": "b"}]
     ip.run_cell("%config DeepSeekMagics.batch_confirm_above = 0.0")
     before = chat_count(emulator)
-    with pytest.raises(Exception, match="confirm"):
+    with pytest.raises(BatchNeedsConfirmation, match="confirm"):
         ip.run_cell("%%deepseek --over rows --out r\nAnswer {q}")
     assert chat_count(emulator) == before
     ip.run_cell("%%deepseek --over rows --out r --confirm\nAnswer {q}")

@@ -136,7 +136,9 @@ def test_known_facts_of_the_recordings() -> None:
 
 @pytest.mark.parametrize("path", cassette_files(), ids=lambda p: p.name)
 def test_cassette_responses_decode(path: Path) -> None:
-    for interaction in cassette_interactions(path):
+    interactions = list(cassette_interactions(path))
+    assert interactions, f"{path.name} holds no interactions: nothing would be checked"
+    for interaction in interactions:
         kind, body = response_body(interaction)
         if kind == "text":
             reply, _ = decode_stream(body.encode("utf-8"))

@@ -118,8 +118,11 @@ def test_developer_role_is_sent_as_system() -> None:
 
 def test_tool_choice_rules_in_thinking_mode() -> None:
     for choice in ("required", {"type": "function", "function": {"name": "weather"}}):
-        with pytest.raises(ConfigError, match="thinking mode"):
+        with pytest.raises(ConfigError) as refused:
             body(tools=[TOOL], tool_choice=choice)
+        assert str(refused.value) == (
+            "in thinking mode tool_choice may only be 'auto' or 'none'; turn thinking off (--no-think) to force a tool"
+        )
         assert body(tools=[TOOL], tool_choice=choice, thinking=False)["tool_choice"] == choice
     assert body(tools=[TOOL], tool_choice="auto")["tool_choice"] == "auto"
 
@@ -140,3 +143,55 @@ def test_empty_conversation_is_refused() -> None:
 def test_unknown_provider_names_the_choices() -> None:
     with pytest.raises(ConfigError, match="deepseek, anyfast, evolink"):
         get_provider("nope")
+
+
+@pytest.mark.parametrize("provider", ["deepseek", "anyfast", "evolink"])
+def test_accept_headers_ask_for_what_each_call_reads(provider: str) -> None:
+    settings = Settings.build(provider=provider, base_url="http://127.0.0.1:9/v1")
+    chosen = get_provider(provider)
+    streamed = chosen.prepare(ChatRequest(USER, settings))
+    whole = chosen.prepare(ChatRequest(USER, settings.merged(stream=False)))
+    assert streamed.headers["Accept"] == "text/event-stream" and whole.headers["Accept"] == "application/json"
+    models = chosen.models_call(settings)
+    balance = chosen.balance_call(settings)
+    assert models is not None and models.headers == {"Accept": "application/json"}
+    assert models.urls == ("http://127.0.0.1:9/v1/models",)
+    assert balance is not None and balance.headers == {"Accept": "application/json"}
+    assert balance.urls == ("http://127.0.0.1:9/user/balance",)
+
+
+def test_tool_choice_without_tools() -> None:
+    for harmless in ("none", "auto"):
+        assert "tool_choice" not in body(tool_choice=harmless)
+    with pytest.raises(ConfigError) as refused:
+        body(tool_choice={"type": "function", "function": {"name": "weather"}})
+    assert str(refused.value) == "tool_choice names a tool but no tools were given"
+
+
+def test_no_messages_is_refused() -> None:
+    with pytest.raises(ConfigError) as refused:
+        get_provider("deepseek").prepare(ChatRequest([], Settings.build()))
+    assert str(refused.value) == "there is no message to send"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "plain", "beta"),
+    [
+        (
+            "http://127.0.0.1:9/v1/",
+            "http://127.0.0.1:9/v1/chat/completions",
+            "http://127.0.0.1:9/beta/chat/completions",
+        ),
+        (
+            "http://127.0.0.1:9/beta/",
+            "http://127.0.0.1:9/beta/chat/completions",
+            "http://127.0.0.1:9/beta/chat/completions",
+        ),
+        ("http://127.0.0.1:9", "http://127.0.0.1:9/chat/completions", "http://127.0.0.1:9/beta/chat/completions"),
+    ],
+)
+def test_a_base_url_is_joined_without_doubled_slashes_or_segments(base_url: str, plain: str, beta: str) -> None:
+    call = get_provider("deepseek").prepare(ChatRequest(USER, Settings.build(base_url=base_url)))
+    assert call.method == "POST" and call.urls == (plain,)
+    prefixed = [*USER, {"role": "assistant", "content": "```python\n", "prefix": True}]
+    assert urls(base_url=base_url, messages=prefixed) == (beta,)

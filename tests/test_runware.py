@@ -352,11 +352,31 @@ def test_async_polls_get_response_until_success(emulator: Any, client: ChatClien
     assert reply.content and reply.reasoning and reply.usage is not None and reply.usage.cost
 
 
-def test_async_wait_is_bounded_by_read_timeout(emulator: Any, client: ChatClient, async_delivery: None) -> None:
-    started = time.monotonic()
-    with pytest.raises(APITimeoutError, match=r"Runware had not finished the task after 0\.4 s of polling"):
-        client.chat(request(emulator, fault="stall=5", read_timeout=0.4))
-    assert time.monotonic() - started < 2
+def test_async_wait_is_bounded_by_read_timeout(
+    emulator: Any, client: ChatClient, async_delivery: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A clock that moves only when the client pauses: the pauses and the polls can be counted exactly.
+    # Binary fractions keep the arithmetic exact.
+    monkeypatch.setattr(client_module, "POLL_FIRST", 0.125)
+    monkeypatch.setattr(client_module, "POLL_MAX", 0.5)
+    now = [1000.0]
+    pauses: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        now[0] += seconds
+
+    monkeypatch.setattr(
+        client_module, "time", types.SimpleNamespace(monotonic=lambda: now[0], time=time.time, sleep=sleep)
+    )
+    before = len(emulator.requests)
+    with pytest.raises(APITimeoutError, match=r"Runware had not finished the task after 2 s of polling"):
+        client.chat(request(emulator, fault="stall=5", read_timeout=2))
+    # Growing by 1.5x up to 0.5 s, the last pause cut to what is left of the 2 s budget, then no more.
+    assert pauses == [0.125, 0.1875, 0.28125, 0.421875, 0.5, 0.484375]
+    sent = tasks(emulator, before)
+    assert len(sent) == 1 + len(pauses), "the task, then one poll after each pause"
+    assert all(body[0]["taskType"] == "getResponse" for body in sent[1:])
 
 
 def test_async_task_error_becomes_stream_interrupted(emulator: Any, client: ChatClient, async_delivery: None) -> None:

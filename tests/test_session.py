@@ -14,7 +14,7 @@ from deepseek_magic import Session, Settings
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 from deepseek_magic.errors import ReplyError, StreamInterrupted
 from deepseek_magic.events import ContentDelta, Reply
-from deepseek_magic.session import SessionFileError
+from deepseek_magic.session import SessionFileError, Turn
 
 KEY = "sk-emulator"
 WEATHER = {
@@ -183,3 +183,117 @@ def test_invalid_json_is_retried_with_the_problem_then_raises_keeping_the_text()
         exchange.finish()
     assert info.value.reply is not None and info.value.reply.content == "still not json"
     assert session.turn("k") is not None, "the raw reply is kept in history"
+
+
+# ------------------------------------------------------------------ session files, field by field
+
+TOOL_ROUND = [
+    {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+    },
+    {"role": "tool", "tool_call_id": "c1", "content": '{"ok": true}'},
+]
+
+
+def hand_written_file(path: Path) -> Path:
+    """A session file written out by hand (not by ``save``): what ``load`` must read, field by field."""
+    turn = {
+        "key": "cell-t",
+        "prompt": "use f",
+        "reply": {"content": "done", "finish_reason": "stop"},
+        "system": "Be brief.",
+        "model": "deepseek-v4-pro",
+        "provider": "deepseek",
+        "status": "complete",
+        "created": 1700000000.5,
+        "intermediate": TOOL_ROUND,
+    }
+    partial = {"key": "cell-p", "prompt": "cut", "reply": {"content": "half"}, "status": "partial"}
+    stopped = {"key": "cell-i", "prompt": "stop", "reply": {"content": "so"}, "status": "interrupted"}
+    document = {"version": 1, "name": "research", "system": "Sticky.", "turns": [turn, partial, stopped]}
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def test_load_reads_every_turn_field_of_a_hand_written_file(tmp_path: Path) -> None:
+    loaded = Session.load(hand_written_file(tmp_path / "hand.json"), settings=Settings.build())
+    assert loaded.name == "research" and loaded.system == "Sticky."
+    first, partial, stopped = loaded.turns
+    assert (first.key, first.prompt, first.reply.content) == ("cell-t", "use f", "done")
+    assert (first.system, first.model, first.provider) == ("Be brief.", "deepseek-v4-pro", "deepseek")
+    assert (first.status, first.created, first.intermediate) == ("complete", 1700000000.5, TOOL_ROUND)
+    assert [partial.status, stopped.status] == ["partial", "interrupted"]
+    assert (partial.model, partial.provider, partial.created, partial.intermediate) == ("", "", 0.0, [])
+    # Only the complete turn is context, with its tool round between the prompt and the answer.
+    assert [t.key for t in loaded.history_before(None)] == ["cell-t"]
+    assert first.messages() == [
+        {"role": "user", "content": "use f"},
+        *TOOL_ROUND,
+        {"role": "assistant", "content": "done", "reasoning_content": ""},
+    ]
+
+
+def test_save_writes_every_turn_field_and_load_gets_them_back(tmp_path: Path) -> None:
+    original = Session.load(hand_written_file(tmp_path / "hand.json"), settings=Settings.build())
+    path = original.save(tmp_path / "deeper" / "still" / "s.json")  # missing folders are made
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    assert saved["name"] == "research" and saved["system"] == "Sticky."
+    first, partial, stopped = saved["turns"]
+    assert first["status"] == "complete" and first["intermediate"] == TOOL_ROUND
+    assert (first["system"], first["model"], first["provider"]) == ("Be brief.", "deepseek-v4-pro", "deepseek")
+    assert first["created"] == 1700000000.5
+    assert [partial["status"], stopped["status"]] == ["partial", "interrupted"]
+    again = Session.load(path, settings=Settings.build())
+    assert [(t.key, t.status, t.intermediate) for t in again.turns] == [
+        ("cell-t", "complete", TOOL_ROUND),
+        ("cell-p", "partial", []),
+        ("cell-i", "interrupted", []),
+    ]
+
+
+def test_save_keeps_text_as_written(tmp_path: Path) -> None:
+    session = Session(settings=Settings.build())
+    session.turns.append(Turn("k", "Café ☕", Reply(content="naïve — ok"), created=1.0))
+    path = session.save(tmp_path / "s.json")
+    assert "Café ☕" in path.read_text(encoding="utf-8") and "naïve — ok" in path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"status": "paused"}, "unknown turn status 'paused'"),
+        ({"key": 1}, "turn field 'key' has the wrong type (int)"),
+        ({"prompt": ["x"]}, "turn field 'prompt' has the wrong type (list)"),
+        ({"system": 3}, "turn field 'system' has the wrong type (int)"),
+        ({"model": None}, "turn field 'model' has the wrong type (NoneType)"),
+        ({"provider": 2}, "turn field 'provider' has the wrong type (int)"),
+        ({"created": "today"}, "turn field 'created' has the wrong type (str)"),
+        ({"intermediate": {"role": "tool"}}, "turn field 'intermediate' has the wrong type (dict)"),
+        ({"intermediate": ["text"]}, "a turn's intermediate messages must be objects"),
+    ],
+)
+def test_a_turn_with_a_wrong_field_loads_nothing(tmp_path: Path, change: dict[str, Any], message: str) -> None:
+    turn = {"key": "k", "prompt": "p", "reply": {"content": "r"}, **change}
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"version": 1, "turns": [turn]}))
+    with pytest.raises(SessionFileError) as raised:
+        Session.load(path, settings=Settings.build())
+    assert str(raised.value) == f"{path} is not a valid session file: {message}"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"version": 1, "turns": [\n{"key": "k", "prompt": "p", "reply": {}}\n]}\nextra', "unexpected text after"),
+        ('{"version": 1, "turns": [\n{"key": "k", "prompt": "p", "reply": {}}\n', "ends before its last turn"),
+        ("[1, 2]", "a session file holds one JSON object"),
+        ('{"version": 1, "turns": ["not a turn"]}', "a turn must be an object"),
+    ],
+)
+def test_a_damaged_file_says_what_is_wrong(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(SessionFileError, match=message):
+        Session.load(path, settings=Settings.build())

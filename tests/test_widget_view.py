@@ -8,11 +8,12 @@ them (reference/jupyter-engineering.md §5.2).
 
 from __future__ import annotations
 
+import html
 import json
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -151,18 +152,28 @@ def test_first_token_goes_out_at_once_then_updates_are_coalesced(sent: list[Mess
     assert any("word499" in v for v in value_updates(sent))
 
 
-def test_updates_follow_the_interval_in_real_time(sent: list[Message]) -> None:
-    view, _ = make_view(interval=0.05)
-    began = time.monotonic()
-    for n in range(40):
+def test_updates_follow_the_interval_of_the_clock(sent: list[Message], monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+    monkeypatch.setattr("deepseek_magic.ui.throttle.time", SimpleNamespace(monotonic=lambda: now[0]))
+    view, _ = make_view(interval=5)
+    shown_after: list[int] = []
+    for n in range(40):  # one event per clock second: an update at 0, 5, 10, ..., 35
+        before = view.updates
         feed(view, [ContentDelta(f"w{n} ")])
-        time.sleep(0.005)
-    elapsed = time.monotonic() - began
-    assert 1 <= view.updates <= elapsed / 0.05 + 2
-    time.sleep(0.06)
-    before = view.updates
+        if view.updates > before:
+            shown_after.append(n)
+        now[0] += 1
+    assert shown_after == [0, 5, 10, 15, 20, 25, 30, 35]
+    assert view.updates == 8
+    last = value_updates(sent)[-1]
+    assert "w35" in last and "w36" not in last, "events inside an interval wait for the next update"
+    now[0] = 39.9  # 4.9 s after the last update: not yet
+    feed(view, [ContentDelta("early ")])
+    assert view.updates == 8
+    now[0] = 40.0  # the interval has passed: the next event is shown at once, with everything pending
     feed(view, [ContentDelta("late")])
-    assert view.updates == before + 1, "once the interval has passed the next event is shown at once"
+    assert view.updates == 9
+    assert "w39" in value_updates(sent)[-1] and "late" in value_updates(sent)[-1]
 
 
 def test_finish_flushes_even_without_pending_text(sent: list[Message]) -> None:
@@ -231,11 +242,23 @@ def test_finish_leaves_a_static_bundle_and_closes_every_widget(sent: list[Messag
     assert set(data) == {"text/html", "text/markdown", "text/plain"}
     page = data["text/html"]
     assert "<details><summary>Thought for" in page and f"· {reply.usage.reasoning_tokens:,} tokens" in page
-    assert markdown_to_html(reply.content) in page
-    footer = static.footer_text(reply, view.progress)
-    assert f"<sub>{footer}</sub>" in page and "stop" in footer and "prompt" in footer
-    assert data["text/markdown"] == static.to_markdown(reply, HEADER, view.progress)
-    assert data["text/plain"] == static.to_plain(reply, view.progress)
+    # Expected values written out from the recording (its answer, its usage), not computed by the view's code.
+    answer = "There are **3** “r”s in **“strawberry”**."
+    assert reply.content == answer
+    assert "<p>There are <strong>3</strong> “r”s in <strong>“strawberry”</strong>.</p>" in page
+    footer = r"97 prompt \+ 106 completion \(88 reasoning\) tokens · \d+\.\d s( · \d+ tok/s)? · stop"
+    assert re.search(f"<sub>{footer}</sub>", page)
+    title = r"Thought for \d+\.\d s · 88 tokens"
+    reasoning = html.escape(reply.reasoning).replace("\n", "<br>\n")
+    assert reasoning.startswith("We need answer simple. Need count r in strawberry.") and "&#x27;s count" in reasoning
+    markdown = (
+        "<sub>deepseek · deepseek-v4-flash · thinking high</sub>\n\n"
+        f"<details><summary>{title}</summary>\n\n{re.escape(reasoning)}\n\n</details>\n\n"
+        f"{re.escape(answer)}\n\n<sub>{footer}</sub>"
+    )
+    assert re.fullmatch(markdown, data["text/markdown"]), data["text/markdown"]
+    plain = f"\\[{title}\\]\n{re.escape(answer)}\n-- {footer}"
+    assert re.fullmatch(plain, data["text/plain"]), data["text/plain"]
     opened = {m.comm_id for m in sent if m.type == "comm_open"}
     closed = {m.comm_id for m in sent if m.type == "comm_close"}
     assert opened and opened == closed, "no widget (hence no widget state) outlives the reply"

@@ -1,14 +1,14 @@
 """Fault injection, pacing and concurrency, observed from the client side over real HTTP.
 
-Timing assertions use generous bounds (lower bounds mostly, with slack) so a
-busy two-core CI machine does not make them flaky.
+Timing assertions are lower bounds only (a delay did happen, with slack); where an
+upper bound was meant, the test counts or orders events instead, so a busy
+two-core CI machine cannot make them flaky. Speed is measured in ``benchmarks/``.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import threading
 import time
 from typing import Any
 
@@ -97,8 +97,8 @@ def test_drop_after_on_a_non_stream_request_cuts_the_body(wire: Any) -> None:
 
 def test_stall_delays_the_first_chunk_after_headers(wire: Any) -> None:
     result = wire.stream(wire.body("hi"), **{"X-Emulator-Fault": "stall=1.5"})
-    assert result.headers_at < 1.0
-    assert result.first_data_at() >= 1.4
+    # The silence lies between the headers and the first chunk (not before the headers).
+    assert result.first_data_at() - result.headers_at >= 1.4
     assert result.data[-1] == "[DONE]"
 
 
@@ -107,7 +107,7 @@ def test_stall_after_n_chunks(wire: Any) -> None:
     data_times = [t for line, t in zip(result.lines, result.times, strict=True) if line.startswith("data: ")]
     gaps = [later - earlier for earlier, later in itertools.pairwise(data_times)]
     assert gaps[3] >= 1.1
-    assert data_times[3] < 1.0
+    assert max(range(len(gaps)), key=gaps.__getitem__) == 3, "the one long silence comes after the 4th chunk"
 
 
 def test_malformed_line_then_the_stream_continues(wire: Any) -> None:
@@ -145,7 +145,9 @@ def test_ttft_sends_keepalive_comments_while_waiting(make_wire: Any) -> None:
     wire = make_wire(EmulatorConfig(ttft=0.45, keepalive_interval=0.1))
     result = wire.stream(wire.body("hi", max_tokens=3))
     first = next(i for i, line in enumerate(result.lines) if line.startswith("data: "))
-    assert 2 <= first <= 4 and set(result.lines[:first]) == {": keep-alive"}
+    # One comment per 0.1 s of a 0.45 s wait: at least one, and never more than five however busy the machine.
+    assert 1 <= first <= 5 and set(result.lines[:first]) == {": keep-alive"}
+    assert ": keep-alive" not in result.lines[first:]
     assert result.first_data_at() >= 0.4
 
 
@@ -165,31 +167,25 @@ def test_non_stream_wait_sends_blank_lines(make_wire: Any) -> None:
 
 def test_concurrency_limit_answers_429(make_wire: Any) -> None:
     wire = make_wire(EmulatorConfig(max_concurrency=1))
-    started = threading.Event()
-    outcome: dict[str, Any] = {}
-
-    def slow() -> None:
-        with httpx.Client(base_url=wire.emu.base_url, headers={"Authorization": "Bearer sk-emulator"}) as http:
-            body = {**wire.body("slow"), "stream": True}
-            with http.stream("POST", "/chat/completions", json=body, headers={"X-Emulator-Fault": "stall=1.5"}) as r:
-                started.set()
-                outcome["lines"] = list(r.iter_lines())
-
-    thread = threading.Thread(target=slow)
-    thread.start()
-    assert started.wait(5)
-    response = wire.post(wire.body("second"))
-    thread.join(10)
-    assert response.status_code == 429
-    assert (
-        "Your current concurrency is 2, which exceeds your concurrency limit of 1"
-        in response.json()["error"]["message"]
-    )
-    assert "data: [DONE]" in outcome["lines"]
+    state = wire.emu.app.state.emulator  # the server's own count of requests in flight
+    body = {**wire.body("slow"), "stream": True}
+    request = wire.http.build_request("POST", "/chat/completions", json=body, headers={"X-Emulator-Fault": "stall=60"})
+    first = wire.http.send(request, stream=True)  # headers arrive, then the stream stalls: it stays in flight
+    try:
+        assert first.status_code == 200 and state.in_flight == 1
+        response = wire.post(wire.body("second"))
+        assert response.status_code == 429
+        assert (
+            "Your current concurrency is 2, which exceeds your concurrency limit of 1"
+            in response.json()["error"]["message"]
+        )
+    finally:
+        first.close()
+    wait_until(lambda: state.in_flight == 0, "the closed stream to leave the server's count")
     assert wire.post(wire.body("third")).status_code == 200
 
 
-def test_shutdown_is_bounded_with_a_stalled_stream_open() -> None:
+def test_shutdown_aborts_a_stalled_stream() -> None:
     from deepseek_magic.emulator import run_in_thread
 
     with run_in_thread(EmulatorConfig()) as emu:
@@ -200,7 +196,22 @@ def test_shutdown_is_bounded_with_a_stalled_stream_open() -> None:
             stream=True,
         )
         assert response.status_code == 200
-        start = time.monotonic()
-    assert time.monotonic() - start < 8
+        state = emu.app.state.emulator
+    # Leaving the block returned although a 60 s stall was still pending: the server stopped waiting it out.
+    assert state.closing.is_set()
+    lines: list[str] = []
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+        lines.extend(response.iter_lines())
+    assert not any(line.startswith("data: ") for line in lines), "the stalled stream never sent its chunks"
+    with pytest.raises(httpx.ConnectError):
+        client.post("/chat/completions", json=body)
     response.close()
     client.close()
+
+
+def wait_until(condition: Any, what: str, limit: float = 10.0) -> None:
+    """Poll ``condition`` (a guard against hanging, not a speed check)."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {limit} s for {what}"
+        time.sleep(0.01)

@@ -1,8 +1,9 @@
 """The kernel's Interrupt on a real ipykernel (jupyter_client): mid-reasoning, mid-answer, mid-tool-loop, mid-batch.
 
 Each scenario interrupts at a point proven by an iopub message or by what the emulator received, then checks
-that the execute_reply is a KeyboardInterrupt error that came back quickly (the figure is printed), that what
-should be kept was kept, and that the kernel answers the next cell. One kernel and one paced emulator serve the
+that the execute_reply is a KeyboardInterrupt error (how long it took is printed, not asserted: how quickly a
+stream stops is counted in tokens by tests/test_kernel_interrupt.py), that what should be kept was kept and what
+should not be sent was not, and that the kernel answers the next cell. One kernel and one paced emulator serve the
 whole module; follow-up cells switch the pacing off so the module stays fast.
 """
 
@@ -24,8 +25,6 @@ from deepseek_magic.emulator import EmulatorConfig, RunningEmulator, run_in_thre
 KEY = "sk-emulator"
 #: Tokens per second: the reasoning (~70 tokens) and the answer (~120) each take seconds.
 PACE = 40.0
-#: The kernel must answer an interrupt within this many seconds.
-LATENCY_LIMIT = 2.0
 ROWS = 40
 SESSION = "get_ipython().magics_manager.registry['DeepSeekMagics'].get_session()"
 
@@ -106,7 +105,6 @@ def interrupt(kernel: Kernel, execution: Execution, what: str) -> float:
     print(f"interrupt {what}: execute_reply after {latency:.3f} s")
     assert execution.status == "error", execution.text()
     assert execution.reply is not None and execution.reply["content"]["ename"] == "KeyboardInterrupt"
-    assert latency < LATENCY_LIMIT, f"{what}: the reply came {latency:.2f} s after the interrupt"
     return latency
 
 
@@ -187,7 +185,7 @@ def test_interrupt_mid_tool_loop(kernel: Kernel, emu: RunningEmulator) -> None:
     assert len(chat_bodies(emu, before)) == 1, "the round after the tool was never sent"
 
     turn = turn_facts(kernel, "tool")
-    assert turn is None or turn["status"] == "interrupted"
+    assert turn is None, "a tool loop interrupted inside a tool keeps no turn (its round was never completed)"
     messages = assert_next_cell_works(kernel, emu, "after-tool")
     assert all(m["role"] != "tool" and not m.get("tool_calls") for m in messages), (
         "no dangling tool call from the interrupted loop is sent as context"
@@ -211,6 +209,7 @@ def test_interrupt_mid_batch_then_rerun_sends_only_the_unfinished_rows(kernel: K
     assert facts(kernel, "'result' in globals()") is False
     kept = facts(kernel, f"sum(len(rows) for rows in {SESSION}.batch_state.values())")
     assert 8 <= kept < ROWS, f"{kept} finished rows kept"
+    assert len(chat_bodies(emu, before)) == first_run < ROWS, "the interrupt stopped the batch: nothing sent after it"
 
     before = len(emu.requests)
     rerun = kernel.run(cell, cell_id="batch", timeout=60)
@@ -224,6 +223,10 @@ def test_interrupt_mid_batch_then_rerun_sends_only_the_unfinished_rows(kernel: K
         f"'left': len({SESSION}.batch_state)}}",
     )
     print(f"mid-batch: {first_run} sent before the interrupt, {kept} kept, {sent} sent on the re-run")
-    assert result == {"rows": ROWS, "errors": 0, "empty": 0, "resumed": kept, "cached": result["cached"], "left": 0}
-    assert sent == ROWS - kept - result["cached"], "only the rows that had not finished are sent again"
+    cached = result.pop("cached")
+    assert result == {"rows": ROWS, "errors": 0, "empty": 0, "resumed": kept, "left": 0}
+    # A row in flight (at most 4 at concurrency 4) may finish and reach the reply cache after the interrupt
+    # was taken: the re-run answers it from the cache. Every other unfinished row is sent again.
+    assert 0 <= cached <= 4
+    assert sent == ROWS - kept - cached, "only the rows that had not finished are sent again"
     assert_next_cell_works(kernel, emu, "after-batch")

@@ -1,8 +1,8 @@
 """A session holding ~1M tokens of history (400 turns, 4M characters) stays usable.
 
 Functional checks, with bounds generous enough never to flake: the next request is built from the
-whole history, save/load round-trips it exactly, building takes far less than a second, and saving
-never holds a second copy of the history. Speed targets and the exact figures live in
+whole history without copying its text, save/load round-trips it exactly, and saving never holds a second
+copy of the history. Speed targets and the exact figures live in
 ``benchmarks/long_session.py``.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 import gc
 import random
 import string
-import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -75,19 +74,24 @@ def long_session() -> tuple[Session, int]:
     return session, history_bytes
 
 
-def test_the_next_request_carries_the_whole_history_and_builds_fast(long_session: tuple[Session, int]) -> None:
-    session, _ = long_session
-    start = time.perf_counter()
-    request = session.exchange("And the next question?", key="cell-next").next_request()
-    assert request is not None
-    call = get_provider("deepseek").prepare(request)
-    elapsed = time.perf_counter() - start
+def test_the_next_request_carries_the_whole_history_without_copying_it(long_session: tuple[Session, int]) -> None:
+    session, history_bytes = long_session
+
+    def next_call() -> Any:
+        request = session.exchange("And the next question?", key="cell-next").next_request()
+        assert request is not None
+        return get_provider("deepseek").prepare(request)
+
+    peak, _, call = traced(next_call)
     messages = call.body["messages"]
     assert len(messages) == 2 * TURNS + 1
     assert messages[0] == {"role": "user", "content": session.turns[0].prompt}
     assert messages[-2]["content"] == session.turns[-1].reply.content
     assert messages[-1] == {"role": "user", "content": "And the next question?"}
-    assert elapsed < 1.0, f"building the next request took {elapsed:.2f} s (target in the benchmark: 50 ms)"
+    # The body refers to the stored text instead of copying it (its build time is measured in the benchmark).
+    assert messages[0]["content"] is session.turns[0].prompt
+    assert messages[-2]["content"] is session.turns[-1].reply.content
+    assert peak < history_bytes / 2, f"building the next request allocated {peak:,} bytes at its peak"
 
 
 def test_rerunning_a_cell_in_the_middle_sends_only_the_turns_before_it(long_session: tuple[Session, int]) -> None:

@@ -73,6 +73,8 @@ def where(text: str, needle: str, width: int = 160) -> str:
 
 
 def assert_clean(text: str | bytes, what: str) -> None:
+    """``text`` is not empty (a scan of nothing proves nothing) and holds no part of the canary."""
+    assert len(text.strip()) > 0, f"nothing was scanned in {what}"
     found = leaks(text)
     if found:
         shown = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
@@ -413,8 +415,18 @@ def test_the_kernel_log_has_no_key(kernel_run: KernelRun) -> None:
 
 
 def test_the_comm_debug_log_has_no_key(kernel_run: KernelRun) -> None:
+    """The comm package logs each incoming widget message in full at DEBUG: the one carrying the typed key
+    must not be among its records (the form keeps that logger at INFO while it lives)."""
+    typed = outputs_text(cell_with(kernel_run, "field empty"))
+    assert "explicit key set: True" in typed, "the browser's message with the key reached the kernel"
+    field = outputs_text(cell_with(kernel_run, "print(form.api_key.model_id)"))
+    field_id = re.search(r"[0-9a-f]{32}", field)
+    assert field_id is not None, field
     records = log_records(kernel_run.files["kernel.log"].decode("utf-8", "replace"))
-    assert_clean("".join(text for name, text in records if name == "Comm"), "the 'Comm' logger's DEBUG records")
+    assert any(name == "httpx" for name, _ in records), "the log was written at DEBUG while the cells ran"
+    comm = "".join(text for name, text in records if name == "Comm")
+    assert field_id.group() not in comm, "the 'Comm' logger recorded a message of the key field"
+    assert not leaks(comm), "the canary leaked into the 'Comm' logger's DEBUG records"
 
 
 def test_session_files_and_the_reply_cache_have_no_key(kernel_run: KernelRun) -> None:
@@ -428,7 +440,9 @@ def test_session_files_and_the_reply_cache_have_no_key(kernel_run: KernelRun) ->
 
 def test_a_plain_traceback_of_an_interrupt_has_no_key(kernel_run: KernelRun) -> None:
     cell = next(c for c in kernel_run.nb.cells if "Wait for the interrupt" in c.source and not c.metadata.get(PROBE))
-    assert_clean(outputs_text(cell), "the Context-mode traceback of an interrupted cell")
+    text = outputs_text(cell)
+    assert "KeyboardInterrupt" in text, "the cell was interrupted (else this scans nothing)"
+    assert_clean(text, "the Context-mode traceback of an interrupted cell")
 
 
 def test_a_verbose_traceback_of_an_interrupt_shows_frame_variables(kernel_run: KernelRun) -> None:
@@ -479,8 +493,12 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return log
 
 
-def run(ip: TestingShell, source: str, seen: list[str]) -> None:
-    """Run a cell; an error's str, repr, fields and IPython rendering join ``seen``."""
+def run(ip: TestingShell, source: str, seen: list[str]) -> str:
+    """Run a cell; an error's str, repr, fields and IPython rendering join ``seen``.
+
+    Returns the error's type name, or "ok": the caller checks each command did what it should, so a command
+    that failed early (and so exercised nothing) cannot pass as clean.
+    """
     try:
         ip.run_cell(source)
     except Exception as exc:
@@ -491,6 +509,8 @@ def run(ip: TestingShell, source: str, seen: list[str]) -> None:
         partial = getattr(exc, "partial", None) or getattr(exc, "reply", None)
         if partial is not None:
             seen.append(repr(partial))
+        return type(exc).__name__
+    return "ok"
 
 
 def test_in_process_subcommands_errors_form_and_reprs_leak_nothing(
@@ -498,11 +518,16 @@ def test_in_process_subcommands_errors_form_and_reprs_leak_nothing(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     seen: list[str] = []
+    ran: list[str] = []  # "ok" or the error's type name, for each command in order
+
+    def go(source: str) -> None:
+        ran.append(run(ip, source, seen))
+
     magics = magics_of(ip)
     with capture_output() as captured:
-        run(ip, "%deepseek config max_retries=0", seen)
-        run(ip, "%%deepseek\nA first question", seen)
-        run(ip, "%deepseek settings", seen)
+        go("%deepseek config max_retries=0")
+        go("%%deepseek\nA first question")
+        go("%deepseek settings")
         form = magics.last_form
         data = {"method": "update", "state": {"value": CANARY}, "buffer_paths": []}
         form.api_key.comm.handle_msg({"content": {"data": data}, "buffers": []})  # the browser sends the key
@@ -511,25 +536,33 @@ def test_in_process_subcommands_errors_form_and_reprs_leak_nothing(
         seen += [form.test_connection(), repr(form), form.status.value, form.key_status.value]
         seen.append(form.done())
         for words in ("", "help", "history", "sessions", "usage", "models", "balance", "config", "cache"):
-            run(ip, f"%deepseek {words}", seen)
-        run(ip, "%deepseek config model=deepseek-v4-pro", seen)
-        run(ip, f"%deepseek save {tmp_path / 'session.json'}", seen)
-        run(ip, f"%deepseek load {tmp_path / 'session.json'} -s again", seen)
-        run(ip, "%deepseek chat", seen)
+            go(f"%deepseek {words}")
+        go("%deepseek config model=deepseek-v4-pro")
+        go(f"%deepseek save {tmp_path / 'session.json'}")
+        go(f"%deepseek load {tmp_path / 'session.json'} -s again")
+        go("%deepseek chat")
         seen.append(repr(magics.last_chat.send("Hello from the chat box")))
-        run(ip, "%%deepseek --dry-run\nShow the request", seen)
-        run(ip, "%config DeepSeekMagics", seen)
+        go("%%deepseek --dry-run\nShow the request")
+        go("%config DeepSeekMagics")
         for line in ("--provider nope", "--temperature 9", "--no-such-option", f"--api-key {CANARY}"):
-            run(ip, f"%%deepseek {line}\nhello", seen)
+            go(f"%%deepseek {line}\nhello")
         for spec in ("status=401", "status=402", "status=429", "status=503", "drop_after=3", "malformed_after=2"):
-            run(ip, f"%deepseek config \"extra_headers={{'X-Emulator-Fault': {spec!r}}}\"", seen)
-            run(ip, f"%%deepseek\nThis meets {spec}", seen)
-        run(ip, "%deepseek config extra_headers={}", seen)
+            go(f"%deepseek config \"extra_headers={{'X-Emulator-Fault': {spec!r}}}\"")
+            go(f"%%deepseek\nThis meets {spec}")
+        go("%deepseek config extra_headers={}")
         session = magics.get_session()
         seen += [repr(o) for o in (magics.settings, session, magics, magics.client, magics.last_reply)]
         seen += [str(magics.settings), json.dumps(session.to_dict()), repr(session.dry_run("next"))]
         seen += [magics.settings.model_dump_json(), repr(magics.settings.model_dump())]
-        run(ip, "%deepseek reset --all", seen)
+        go("%deepseek reset --all")
+    faults = ["AuthenticationError", "InsufficientBalanceError", "RateLimitError", "ServerError", "StreamInterrupted"]
+    assert ran == [
+        *["ok"] * 18,  # the first question, the form, every subcommand, save, load, chat, dry run, %config
+        *["UsageError"] * 4,  # the refused options, the key typed as one among them
+        *[outcome for fault in faults for outcome in ("ok", fault)],  # each injected fault: its own error
+        *["ok", "ok"],  # malformed_after=2: the broken chunks are skipped and the reply completes
+        *["ok", "ok"],  # fault header removed, reset
+    ], "a command that failed early would have exercised (and scanned) nothing"
     for output in captured.outputs:
         seen += [json.dumps(output.data, default=str), json.dumps(output.metadata, default=str)]
     assert "AuthenticationError" in captured.stdout + captured.stderr + " ".join(seen)
