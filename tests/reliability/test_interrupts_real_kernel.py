@@ -185,7 +185,8 @@ def test_interrupt_mid_tool_loop(kernel: Kernel, emu: RunningEmulator) -> None:
     assert len(chat_bodies(emu, before)) == 1, "the round after the tool was never sent"
 
     turn = turn_facts(kernel, "tool")
-    assert turn is None, "a tool loop interrupted inside a tool keeps no turn (its round was never completed)"
+    assert turn is not None, "the billed tool-call round is kept although a tool was running"
+    assert turn["status"] == "interrupted" and turn["interrupted"] is True, turn
     messages = assert_next_cell_works(kernel, emu, "after-tool")
     assert all(m["role"] != "tool" and not m.get("tool_calls") for m in messages), (
         "no dangling tool call from the interrupted loop is sent as context"
