@@ -251,12 +251,16 @@ def test_finish_leaves_a_static_bundle_and_closes_every_widget(sent: list[Messag
     title = r"Thought for \d+\.\d s · 88 tokens"
     reasoning = html.escape(reply.reasoning).replace("\n", "<br>\n")
     assert reasoning.startswith("We need answer simple. Need count r in strawberry.") and "&#x27;s count" in reasoning
+    # Plain text in the Markdown copy (header, reasoning, footer) is entity-escaped so no renderer interprets it:
+    # compared as a reader sees it, i.e. with the entities decoded; the answer stays Markdown.
+    reasoning_lines = reply.reasoning.replace("\n", "<br>\n")
     markdown = (
         "<sub>deepseek · deepseek-v4-flash · thinking high</sub>\n\n"
-        f"<details><summary>{title}</summary>\n\n{re.escape(reasoning)}\n\n</details>\n\n"
+        f"<details><summary>{title}</summary>\n\n{re.escape(reasoning_lines)}\n\n</details>\n\n"
         f"{re.escape(answer)}\n\n<sub>{footer}</sub>"
     )
-    assert re.fullmatch(markdown, data["text/markdown"]), data["text/markdown"]
+    assert re.fullmatch(markdown, html.unescape(data["text/markdown"])), data["text/markdown"]
+    assert "'" not in data["text/markdown"].split("</details>")[0], "the reasoning's punctuation is escaped"
     plain = f"\\[{title}\\]\n{re.escape(answer)}\n-- {footer}"
     assert re.fullmatch(plain, data["text/plain"]), data["text/plain"]
     opened = {m.comm_id for m in sent if m.type == "comm_open"}
