@@ -23,7 +23,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -31,6 +31,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -41,7 +42,7 @@ from . import limits
 from .errors import ConfigError
 
 ProviderName = Literal["deepseek", "anyfast", "evolink", "runware"]
-Effort = Literal["low", "medium", "high", "max"]
+Effort = limits.Effort
 
 PROVIDER_KEY_VARIABLES: dict[str, str] = {
     "deepseek": "DEEPSEEK_API_KEY",
@@ -126,6 +127,13 @@ class Settings(BaseModel):
     backoff_max: float = Field(default=20.0, ge=0)
     allow_insecure_http: bool = False
     extra_headers: dict[str, str] = Field(default_factory=dict)
+    cache: bool = Field(
+        default=True, description="Answer identical re-runs and batch rows from the reply cache (the one switch)."
+    )
+
+    #: Called with the names of changed fields after each :meth:`update`: the magics' traits and an open
+    #: settings form follow the one Settings object this way, whichever surface made the change.
+    _listeners: list[Callable[[tuple[str, ...]], None]] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -294,8 +302,22 @@ class Settings(BaseModel):
         values.update(_provider_switch(self.provider, changes))
         values.update(changes)
         checked = type(self).build(**values)  # all or nothing: validate before touching self
+        changed = tuple(name for name in type(self).model_fields if getattr(self, name) != getattr(checked, name))
         for name in type(self).model_fields:
             object.__setattr__(self, name, getattr(checked, name))
+        if changed:
+            for listener in list(self._listeners):
+                listener(changed)
+
+    def add_listener(self, listener: Callable[[tuple[str, ...]], None]) -> None:
+        """Call ``listener(changed_names)`` after every change made through :meth:`update` or assignment."""
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[tuple[str, ...]], None]) -> None:
+        """Stop calling ``listener`` (a closed form, an unloaded extension)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     # ------------------------------------------------------------------ secrets
 
@@ -336,6 +358,7 @@ class Settings(BaseModel):
         fields = dict(state.get("__dict__", {}))
         fields["api_key"] = None
         state["__dict__"] = fields
+        state["__pydantic_private__"] = {"_listeners": []}  # callbacks belong to this process's widgets and magics
         return state
 
     def public_dict(self) -> dict[str, Any]:

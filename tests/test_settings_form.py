@@ -154,13 +154,15 @@ def test_changes_write_the_shared_settings_object(messages: list[tuple[str, Any]
     assert settings.temperature is None  # unchecked: not sent, the provider decides
 
 
-def test_cache_choice_lives_on_the_form(messages: list[tuple[str, Any]]) -> None:
+def test_cache_choice_is_the_settings_cache_switch(messages: list[tuple[str, Any]]) -> None:
     form = make_form()
     before = form.settings.model_dump()
-    assert form.cache_enabled is True
+    assert form.settings.cache is True and form.cache.value is True
     frontend_sets(form.cache, value=False)
-    assert form.cache_enabled is False
-    assert form.settings.model_dump() == before
+    assert form.settings.cache is False
+    assert form.settings.model_dump() == {**before, "cache": False}, "only the cache switch changed"
+    form.settings.update(cache=True)
+    assert form.cache.value is True, "the form follows a change made elsewhere"
 
 
 @pytest.mark.parametrize(

@@ -98,10 +98,10 @@ class _OptionalNumber:
 class SettingsForm:
     """Widgets for provider, model, generation parameters and the API key.
 
-    ``form.widget`` is the container to display. ``cache_enabled`` holds the
-    "cache replies" choice: Settings has no cache field yet, so the form keeps
-    it; the caller passes the current choice in and reads it back from here
-    (or observes ``form.cache``).
+    ``form.widget`` is the container to display. Every widget edits the one
+    Settings object (the "cache replies" box included: ``settings.cache``),
+    and the form follows changes made elsewhere (``%deepseek config``,
+    ``%config DeepSeekMagics.*``) through :meth:`Settings.add_listener`.
 
     To set the key from code use :meth:`set_key`: assigning
     ``form.api_key.value`` in the kernel would send the value to the frontend
@@ -114,20 +114,17 @@ class SettingsForm:
         client: ChatClient,
         *,
         providers: Sequence[str] | None = None,
-        cache_enabled: bool = True,
     ) -> None:
         self.settings = settings
         self.client = client
-        self.cache_enabled = cache_enabled
         # The comm package logs every incoming widget message in full at DEBUG, which would write the key the
         # browser sends to the password field into any DEBUG log: keep that logger at INFO while the form lives.
         self._comm_log = logging.getLogger("Comm")
         self._comm_log_level = self._comm_log.level
         if self._comm_log.getEffectiveLevel() < logging.INFO:
             self._comm_log.setLevel(logging.INFO)
-        #: Called with the new value when the cache checkbox changes (the magics keep the switch).
-        self.on_cache_change: Callable[[bool], None] | None = None
         self._syncing = False
+        self._editing = False  # True while the form itself writes the Settings (no need to re-read them)
         names = list(providers) if providers is not None else list(PROVIDERS)
         if settings.provider not in names:
             names.append(settings.provider)
@@ -168,7 +165,7 @@ class SettingsForm:
         self.max_tokens, self.max_tokens_set = self._max_tokens.control, self._max_tokens.enabled
         self.json_mode = widgets.Checkbox(description="JSON replies by default", indent=False)
         self.stream = widgets.Checkbox(description="stream", indent=False)
-        self.cache = widgets.Checkbox(value=self.cache_enabled, description="cache replies", indent=False)
+        self.cache = widgets.Checkbox(value=settings.cache, description="cache replies", indent=False)
 
         self.api_key = SecretInput(
             description="API key",
@@ -208,6 +205,12 @@ class SettingsForm:
         )
         self.refresh()
         self._wire()
+        settings.add_listener(self._on_settings_changed)
+
+    def _on_settings_changed(self, changed: tuple[str, ...]) -> None:
+        """Another surface changed the Settings: show the new values (the form's own edits land here too)."""
+        if not self._syncing and not self._editing:
+            self.refresh()
 
     # ------------------------------------------------------------------ display
 
@@ -238,7 +241,7 @@ class SettingsForm:
             self._max_tokens.show(settings.max_tokens)
             self.json_mode.value = settings.json_mode
             self.stream.value = settings.stream
-            self.cache.value = self.cache_enabled
+            self.cache.value = settings.cache
         finally:
             self._syncing = False
         self._grey()
@@ -285,7 +288,7 @@ class SettingsForm:
         self._max_tokens.observe(lambda _: self._apply(max_tokens=self._max_tokens.value))
         self.json_mode.observe(lambda change: self._apply(json_mode=change["new"]), "value")
         self.stream.observe(lambda change: self._apply(stream=change["new"]), "value")
-        self.cache.observe(self._on_cache, "value")
+        self.cache.observe(lambda change: self._apply(cache=bool(change["new"])), "value")
         self.api_key.observe(self._on_key, "value")
         self.clear_key_button.on_click(lambda _: self.forget_key())
         self.refresh_button.on_click(lambda _: self.refresh_models())
@@ -308,6 +311,7 @@ class SettingsForm:
         by the static summary, which reads fine anywhere.
         """
         text = self.summary()
+        self.settings.remove_listener(self._on_settings_changed)
         for child in _all_widgets(self.widget):
             child.close()
         self._comm_log.setLevel(self._comm_log_level)
@@ -319,12 +323,16 @@ class SettingsForm:
         """Write ``changes`` into the Settings; on refusal say why and show the old values again."""
         if self._syncing:
             return True
+        self._editing = True
         try:
             self.settings.update(**changes)
         except ConfigError as exc:
+            self._editing = False
             self.status.value = f"✗ {_one_line(str(exc))}"
             self.refresh()  # nothing changed in the settings: put the widgets back
             return False
+        finally:
+            self._editing = False
         self.status.value = "✓ " + ", ".join(f"{name} = {getattr(self.settings, name)!r}" for name in changes)
         self._grey()
         return True
@@ -337,14 +345,6 @@ class SettingsForm:
             self.model.options = V4_MODELS
             self.connection.value = ""
             self._show_key()
-
-    def _on_cache(self, change: dict[str, Any]) -> None:
-        if self._syncing:
-            return
-        self.cache_enabled = bool(change["new"])
-        if self.on_cache_change is not None:
-            self.on_cache_change(self.cache_enabled)
-        self.status.value = f"✓ cache = {self.cache_enabled}"
 
     def _on_key(self, change: dict[str, Any]) -> None:
         """Move a submitted key into the Settings and clear the widget at once."""
