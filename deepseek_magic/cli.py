@@ -48,10 +48,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def needs_emulator(environ: dict[str, str] | os._Environ[str]) -> bool:
     """True when no key for the configured provider is in the environment."""
-    from .config import PROVIDER_KEY_VARIABLES
+    from .config import key_variable
+    from .errors import ConfigError
 
     provider = (environ.get("DEEPSEEK_PROVIDER") or "deepseek").strip().lower()
-    variable = PROVIDER_KEY_VARIABLES.get(provider, "DEEPSEEK_API_KEY")
+    try:
+        variable = key_variable(provider)
+    except ConfigError:
+        variable = "DEEPSEEK_API_KEY"
     return not environ.get(variable)
 
 

@@ -103,9 +103,12 @@ def _preview(text: str, width: int = 48) -> str:
 
 
 def show_help(magics: DeepSeekMagics, words: list[str]) -> None:
+    """The subcommands, then the registered providers (plugins included) with their variables and models."""
+    from .providers import catalog
     from .ui.render import markdown_code
 
-    show(markdown_code(HELP), HELP)
+    plain = f"{HELP}\n\nProviders (--provider NAME; key and base-URL variables; models):\n{catalog.plain_text()}"
+    show(markdown_code(plain), plain)
 
 
 def show_history(magics: DeepSeekMagics, words: list[str]) -> None:

@@ -24,7 +24,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -41,23 +41,7 @@ from pydantic import (
 from . import limits
 from .errors import ConfigError
 
-ProviderName = Literal["deepseek", "anyfast", "evolink", "runware"]
 Effort = limits.Effort
-
-PROVIDER_KEY_VARIABLES: dict[str, str] = {
-    "deepseek": "DEEPSEEK_API_KEY",
-    "anyfast": "ANYFAST_API_KEY",
-    "evolink": "EVOLINK_API_KEY",
-    "runware": "RUNWARE_API_KEY",
-}
-
-#: Each provider's own base-URL override; it applies to that provider (and its key) alone.
-PROVIDER_BASE_URL_VARIABLES: dict[str, str] = {
-    "deepseek": "DEEPSEEK_BASE_URL",
-    "anyfast": "ANYFAST_BASE_URL",
-    "evolink": "EVOLINK_BASE_URL",
-    "runware": "RUNWARE_BASE_URL",
-}
 
 DEFAULT_MODEL = "deepseek-v4-flash"
 
@@ -97,7 +81,7 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=False)
 
-    provider: ProviderName = "deepseek"
+    provider: str = Field(default="deepseek", description="Any registered provider name.")
     base_url: str | None = Field(default=None, description="Overrides the provider's base URL.")
     api_key: SecretStr | None = Field(default=None, repr=False, description="Key for `provider`.")
     model: str = DEFAULT_MODEL
@@ -147,6 +131,17 @@ class Settings(BaseModel):
                         "Set the key in %deepseek settings or the provider's key variable"
                     )
         return values
+
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, value: str) -> str:
+        from .providers import provider_names  # the registry imports this module: looked up when first needed
+
+        value = value.strip().lower()
+        names = provider_names()
+        if value not in names:
+            raise ValueError(f"unknown provider {value!r}; choose one of: {', '.join(names)}")
+        return value
 
     @field_validator("api_key")
     @classmethod
@@ -323,13 +318,13 @@ class Settings(BaseModel):
 
     @property
     def key_variable(self) -> str:
-        """The environment variable that holds this provider's key."""
-        return PROVIDER_KEY_VARIABLES[self.provider]
+        """The environment variable that holds this provider's key (the provider object owns it)."""
+        return key_variable(self.provider)
 
     @property
     def base_url_variable(self) -> str:
-        """The environment variable that overrides this provider's base URL."""
-        return PROVIDER_BASE_URL_VARIABLES[self.provider]
+        """The environment variable that overrides this provider's base URL (the provider object owns it)."""
+        return base_url_variable(self.provider)
 
     def resolved_api_key(self, environ: Mapping[str, str] | None = None) -> str | None:
         """The key to send: the one set explicitly, else the provider's variable.
@@ -368,9 +363,26 @@ class Settings(BaseModel):
         return data
 
 
+def key_variable(provider: str) -> str:
+    """The variable holding ``provider``'s key; :class:`ConfigError` for an unknown provider."""
+    from .providers import get_provider
+
+    return get_provider(provider).key_variable
+
+
+def base_url_variable(provider: str) -> str:
+    """The variable overriding ``provider``'s base URL; :class:`ConfigError` for an unknown provider."""
+    from .providers import get_provider
+
+    return get_provider(provider).base_url_variable
+
+
 def _env_base_url(provider: str, env: Mapping[str, str]) -> str | None:
-    variable = PROVIDER_BASE_URL_VARIABLES.get(provider)
-    return (env.get(variable) or None) if variable else None
+    try:
+        variable = base_url_variable(provider)
+    except ConfigError:
+        return None  # an unknown provider: the provider check says so in one line
+    return env.get(variable) or None
 
 
 def _provider_switch(current: str, changes: Mapping[str, Any]) -> dict[str, Any]:

@@ -33,15 +33,21 @@ from traitlets import Unicode
 
 from .. import limits
 from ..errors import ConfigError, DeepSeekError, mask, redact
+from ..providers import get_provider, provider_names
 
 if TYPE_CHECKING:
     from ..client import ChatClient
     from ..config import Settings
 
-#: Providers offered when the caller does not pass its own list.
-PROVIDERS: tuple[str, ...] = ("deepseek", "anyfast", "evolink", "runware")
-#: Model names offered until a ``/models`` call tells us better.
-V4_MODELS: tuple[str, ...] = ("deepseek-v4-flash", "deepseek-v4-pro")
+
+def provider_models(provider: str) -> tuple[str, ...]:
+    """The model names the registry knows for ``provider``, offered until a ``/models`` call tells us better."""
+    try:
+        return tuple(model.name for model in get_provider(provider).models)
+    except ConfigError:
+        return ()
+
+
 THINKING_CHOICES: dict[str, bool | None] = {"default": None, "on": True, "off": False}
 EFFORT_CHOICES: tuple[str, ...] = ("default", *limits.EFFORTS)
 #: ``max_tokens`` shown while it is unset (the widget needs some number).
@@ -125,7 +131,7 @@ class SettingsForm:
             self._comm_log.setLevel(logging.INFO)
         self._syncing = False
         self._editing = False  # True while the form itself writes the Settings (no need to re-read them)
-        names = list(providers) if providers is not None else list(PROVIDERS)
+        names = list(providers) if providers is not None else provider_names()
         if settings.provider not in names:
             names.append(settings.provider)
 
@@ -138,7 +144,11 @@ class SettingsForm:
             layout=widgets.Layout(width="32em"),
         )
         self.model = widgets.Combobox(
-            options=V4_MODELS, description="model", continuous_update=False, ensure_option=False, style=_STYLE
+            options=provider_models(settings.provider),
+            description="model",
+            continuous_update=False,
+            ensure_option=False,
+            style=_STYLE,
         )
         self.thinking = widgets.ToggleButtons(
             options=list(THINKING_CHOICES),
@@ -342,7 +352,7 @@ class SettingsForm:
             return
         if self._apply(provider=change["new"]):
             # Models and the key belong to one provider: offer the defaults again, show the key state.
-            self.model.options = V4_MODELS
+            self.model.options = provider_models(self.settings.provider)
             self.connection.value = ""
             self._show_key()
 
