@@ -275,7 +275,7 @@ class Settings(BaseModel):
         if not updates:
             return self
         values = {name: getattr(self, name) for name in type(self).model_fields}
-        values.update(_provider_switch(self.provider, updates))
+        values.update(_provider_switch(self.provider, updates, self.model))
         values.update(updates)
         return type(self).build(**values)
 
@@ -294,7 +294,7 @@ class Settings(BaseModel):
     def update(self, **changes: Any) -> None:
         """Change fields in place, all validated together; for the form and ``%deepseek config``."""
         values = {name: getattr(self, name) for name in type(self).model_fields}
-        values.update(_provider_switch(self.provider, changes))
+        values.update(_provider_switch(self.provider, changes, self.model))
         values.update(changes)
         checked = type(self).build(**values)  # all or nothing: validate before touching self
         changed = tuple(name for name in type(self).model_fields if getattr(self, name) != getattr(checked, name))
@@ -385,8 +385,13 @@ def _env_base_url(provider: str, env: Mapping[str, str]) -> str | None:
     return env.get(variable) or None
 
 
-def _provider_switch(current: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-    """What a change of provider resets: the key and the base URL belong to the old provider."""
+def _provider_switch(current: str, changes: Mapping[str, Any], model: str | None = None) -> dict[str, Any]:
+    """What a change of provider resets: the key and the base URL belong to the old provider.
+
+    The model follows too when the old provider knows it and the new one does not: DeepSeek's ``deepseek-flash``
+    becomes a reseller's ``deepseek-v4-flash`` (they share a name), anything else the new provider's first model.
+    A model name neither provider lists is left alone (a custom deployment name).
+    """
     provider = changes.get("provider", current)
     if provider == current:
         return {}
@@ -395,7 +400,26 @@ def _provider_switch(current: str, changes: Mapping[str, Any]) -> dict[str, Any]
         reset["api_key"] = None
     if "base_url" not in changes:
         reset["base_url"] = _env_base_url(str(provider), os.environ)
+    if model is not None and "model" not in changes:
+        translated = _translate_model(model, current, str(provider))
+        if translated is not None:
+            reset["model"] = translated
     return reset
+
+
+def _translate_model(model: str, old: str, new: str) -> str | None:
+    from .providers import get_provider
+
+    try:
+        old_models, new_models = get_provider(old).models, get_provider(new).models
+    except ConfigError:
+        return None
+    known = next((m for m in old_models if model == m.name or model in m.aliases), None)
+    if known is None or any(model == m.name or model in m.aliases for m in new_models) or not new_models:
+        return None
+    names = {known.name, *known.aliases}
+    same = next((m for m in new_models if names & {m.name, *m.aliases}), None)
+    return (same or new_models[0]).name
 
 
 def is_loopback(host: str) -> bool:

@@ -136,3 +136,16 @@ def test_help_lists_the_registry() -> None:
     for name in BUILTINS:
         provider = get_provider(name)
         assert provider.key_variable in text and provider.base_url_variable in text
+
+
+def test_a_provider_switch_carries_the_model_over_by_name() -> None:
+    flash = Settings.build(provider="deepseek", model="deepseek-flash")
+    assert flash.merged(provider="anyfast").model == "deepseek-v4-flash", "DeepSeek's new name → the resellers' name"
+    assert flash.merged(provider="runware").model == "deepseek-v4-flash"
+    pro = Settings.build(provider="anyfast", model="deepseek-v4-pro")
+    assert pro.merged(provider="deepseek").model == "deepseek-v4-pro"
+    custom = Settings.build(provider="deepseek", model="my-fine-tune")
+    assert custom.merged(provider="evolink").model == "my-fine-tune", "a name no provider lists is left alone"
+    assert flash.merged(provider="anyfast", model="deepseek-v4-pro").model == "deepseek-v4-pro", (
+        "an explicit model wins"
+    )
