@@ -43,7 +43,8 @@ from .errors import ConfigError
 
 Effort = limits.Effort
 
-DEFAULT_MODEL = "deepseek-v4-flash"
+#: DeepSeek's own name for Flash since 2026-09-10 (V4.1-Flash); other providers default to their first model.
+DEFAULT_MODEL = "deepseek-flash"
 
 #: ``sk-`` keys (DeepSeek, Anyfast, Evolink, the emulator) and long opaque tokens (Runware's keys are 32 characters).
 _KEY_LIKE = re.compile(r"(?<![\w-])sk-[A-Za-z0-9_-]{6,}|(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])\b[A-Za-z0-9]{32,}\b")
@@ -118,6 +119,25 @@ class Settings(BaseModel):
     #: Called with the names of changed fields after each :meth:`update`: the magics' traits and an open
     #: settings form follow the one Settings object this way, whichever surface made the change.
     _listeners: list[Callable[[tuple[str, ...]], None]] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _provider_default_model(cls, values: Any) -> Any:
+        """Without a model, the provider's own default: ``deepseek-flash`` at DeepSeek, a reseller's V4 name."""
+        if (
+            isinstance(values, dict)
+            and values.get("model") is None
+            and values.get("provider") not in (None, "deepseek")
+        ):
+            from .providers import get_provider
+
+            try:
+                models = get_provider(str(values["provider"]).strip().lower()).models
+            except ConfigError:
+                return values  # the provider check names the choices
+            if models:
+                values = {**values, "model": models[0].name}
+        return values
 
     @model_validator(mode="before")
     @classmethod
