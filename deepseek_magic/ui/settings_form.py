@@ -32,12 +32,14 @@ import ipywidgets as widgets
 from traitlets import Unicode
 
 from .. import limits
-from ..errors import ConfigError, DeepSeekError, mask, redact
+from ..controllers import AccountClient, AccountController, ConnectionReport, describe_balance
+from ..errors import ConfigError, mask, redact
 from ..providers import get_provider, provider_names
 
 if TYPE_CHECKING:
-    from ..client import ChatClient
     from ..config import Settings
+
+__all__ = ["SecretInput", "SettingsForm", "describe_balance", "provider_models"]
 
 
 def provider_models(provider: str) -> tuple[str, ...]:
@@ -117,12 +119,13 @@ class SettingsForm:
     def __init__(
         self,
         settings: Settings,
-        client: ChatClient,
+        client: AccountClient,
         *,
         providers: Sequence[str] | None = None,
     ) -> None:
         self.settings = settings
-        self.client = client
+        #: Does the network work (models, balance); the form renders its reports.
+        self.account = AccountController(settings, client)
         # The comm package logs every incoming widget message in full at DEBUG, which would write the key the
         # browser sends to the password field into any DEBUG log: keep that logger at INFO while the form lives.
         self._comm_log = logging.getLogger("Comm")
@@ -388,39 +391,23 @@ class SettingsForm:
     def refresh_models(self) -> list[str] | None:
         """Ask the provider for its models and offer them in the model box."""
         with self._busy("Fetching models…"):
-            try:
-                models = self.client.models(self.settings)
-            except Exception as exc:
-                self.connection.value = _html_lines([f"✗ {self._describe(exc)}"])
-                return None
-            self._offer_models(models)
-            self.connection.value = _html_lines([f"✓ {len(models)} models: {', '.join(models) or '(none)'}"])
-            return models
+            report = self.account.fetch_models()
+        return self._show_report(report).models
 
     def test_connection(self) -> str:
         """List the models and the balance (where the provider has one), or say exactly what failed.
 
         Returns the text shown, one finding per line.
         """
-        lines: list[str] = []
         with self._busy("Testing connection…"):
-            try:
-                models = self.client.models(self.settings)
-            except Exception as exc:
-                lines.append(f"✗ {self._describe(exc)}")
-            else:
-                self._offer_models(models)
-                lines.append(f"✓ connected · {len(models)} models: {', '.join(models) or '(none)'}")
-                try:
-                    balance = self.client.balance(self.settings)
-                except ConfigError as exc:  # the provider has no balance endpoint
-                    lines.append(f"balance: {self._describe(exc)}")
-                except Exception as exc:
-                    lines.append(f"✗ balance: {self._describe(exc)}")
-                else:
-                    lines.append(f"balance: {describe_balance(balance)}")
-        self.connection.value = _html_lines(lines)
-        return "\n".join(lines)
+            report = self.account.test_connection()
+        return self._show_report(report).text
+
+    def _show_report(self, report: ConnectionReport) -> ConnectionReport:
+        if report.models is not None:
+            self._offer_models(report.models)
+        self.connection.value = _html_lines(report.lines)
+        return report
 
     def _offer_models(self, models: list[str]) -> None:
         options = list(dict.fromkeys([*models, self.settings.model]))
@@ -429,13 +416,6 @@ class SettingsForm:
             self.model.options = tuple(options)
         finally:
             self._syncing = False
-
-    def _describe(self, exc: Exception) -> str:
-        """One line for the person at the notebook, with the key masked should it appear."""
-        text = _one_line(str(exc)) or type(exc).__name__
-        if not isinstance(exc, DeepSeekError):
-            text = f"{type(exc).__name__}: {text}"
-        return redact(text, *self.settings.secrets_to_redact())
 
     def _busy(self, note: str) -> _Busy:
         return _Busy(self, note)
@@ -472,21 +452,6 @@ def _all_widgets(root: Any) -> list[Any]:
             if isinstance(model, widgets.Widget):
                 stack.append(model)
     return found
-
-
-def describe_balance(balance: Any) -> str:
-    """DeepSeek's ``/user/balance`` body as one line, e.g. ``"100.00 USD (available)"``."""
-    if not isinstance(balance, dict):
-        return _one_line(str(balance))[:200]
-    parts = []
-    for info in balance.get("balance_infos") or []:
-        if isinstance(info, dict):
-            parts.append(f"{info.get('total_balance', '?')} {info.get('currency', '')}".strip())
-    text = ", ".join(parts) or "no balance figures"
-    available = balance.get("is_available")
-    if available is not None:
-        text += " (available)" if available else " (not available for API calls)"
-    return text
 
 
 def _one_line(text: str) -> str:
