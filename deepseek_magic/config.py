@@ -23,6 +23,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -381,6 +382,22 @@ class Settings(BaseModel):
         data = self.model_dump(exclude={"api_key"})
         data["api_key_set"] = bool(self.secrets_to_redact())
         return data
+
+
+def default_settings() -> Settings:
+    """What ``Session()`` starts from: the notebook's shared Settings when the magics are loaded, else the environment.
+
+    So a ``Session()`` made in a notebook reads and writes the same values as the cells, ``%config``,
+    ``%deepseek config`` and the form. A script without the magics reads the environment as before. The
+    magics are found through ``sys.modules`` (never imported here: this layer does not know IPython).
+    """
+    magics_module = sys.modules.get("deepseek_magic.magics")
+    loaded = getattr(magics_module, "LOADED", None)
+    if loaded is not None:
+        settings: Settings = loaded.settings
+        settings.resolved_api_key()  # a malformed key variable is refused here, as from_env does
+        return settings
+    return Settings.from_env()
 
 
 def key_variable(provider: str) -> str:

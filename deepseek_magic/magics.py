@@ -544,6 +544,10 @@ def _one_line(message: str) -> str:
     return lines[-1] if lines else message
 
 
+#: The magics loaded into the running shell, if any: ``Session()`` shares their Settings.
+LOADED: DeepSeekMagics | None = None
+
+
 def load(shell: Any) -> DeepSeekMagics:
     """Register the magics on ``shell`` once (loading twice is harmless)."""
     existing = shell.magics_manager.registry.get("DeepSeekMagics")
@@ -551,6 +555,8 @@ def load(shell: Any) -> DeepSeekMagics:
         return existing  # type: ignore[no-any-return]
     magics = DeepSeekMagics(shell)
     shell.register_magics(magics)
+    global LOADED
+    LOADED = magics  # Session() in this notebook starts from the Settings the cells use (config.default_settings)
     shell.events.register("pre_run_cell", magics.pre_run_cell)
     shell.events.register("post_run_cell", magics.post_run_cell)
     return magics
@@ -561,6 +567,9 @@ def unload(shell: Any) -> None:
     magics = shell.magics_manager.registry.pop("DeepSeekMagics", None)
     if magics is None:
         return
+    global LOADED
+    if LOADED is magics:
+        LOADED = None
     for event, callback in (("pre_run_cell", magics.pre_run_cell), ("post_run_cell", magics.post_run_cell)):
         with contextlib.suppress(ValueError):
             shell.events.unregister(event, callback)

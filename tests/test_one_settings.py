@@ -86,11 +86,16 @@ def via_python(ip: TestingShell, name: str, value: Any) -> None:
     setattr(magics(ip).get_session().settings, name, value)
 
 
+def via_new_session(ip: TestingShell, name: str, value: Any) -> None:
+    ip.run_cell(f"from deepseek_magic import Session\nSession().settings.{name} = {value!r}")
+
+
 WRITERS: dict[str, Callable[[TestingShell, str, Any], None]] = {
     "%config": via_config_trait,
     "%deepseek config": via_deepseek_config,
     "form": via_form,
     "session.settings": via_python,
+    "Session()": via_new_session,
 }
 
 
@@ -128,6 +133,8 @@ def test_a_value_set_anywhere_is_read_back_everywhere(
     assert getattr(magics(ip).settings, name) == value, "the shared Settings"
     assert getattr(magics(ip).get_session().settings, name) == value, "the session cells use"
     assert getattr(chat.session.settings, name) == value, "the chat"
+    ip.run_cell(f"from deepseek_magic import Session\n_read_back = Session().settings.{name}")
+    assert ip.user_ns["_read_back"] == value, "a Session() made in the notebook"
     shown = form.model.value if name == "model" else form.effort.value
     assert shown == value, "an open settings form"
     body = sent_body(ip, emulator)
