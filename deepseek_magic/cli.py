@@ -19,11 +19,34 @@ from pathlib import Path
 
 DEMO_NOTEBOOK = Path("notebooks") / "quickstart.ipynb"
 EMULATOR_KEY = "sk-emulator"
+#: The emulator's server stack: the optional extra ``emulator`` (pulled in by ``lab`` and ``test``), never the library.
+EMULATOR_STACK = ("starlette", "uvicorn")
+
+
+def emulator_missing() -> str | None:
+    """One line saying how to install the emulator's server stack, or ``None`` when it is installed."""
+    from importlib.util import find_spec
+
+    missing = []
+    for name in EMULATOR_STACK:
+        try:
+            found = find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    if not missing:
+        return None
+    return f'the emulator needs {" and ".join(missing)}: pip install "deepseek-magic[emulator]"'
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "emulator":
+        problem = emulator_missing()
+        if problem:
+            print(f"deepseek-magic emulator: {problem}", file=sys.stderr)
+            return 1
         from .emulator.cli import main as emulator_main
 
         return int(emulator_main(args[1:]))
@@ -48,10 +71,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def needs_emulator(environ: dict[str, str] | os._Environ[str]) -> bool:
     """True when no key for the configured provider is in the environment."""
-    from .config import PROVIDER_KEY_VARIABLES
+    from .config import key_variable
+    from .errors import ConfigError
 
     provider = (environ.get("DEEPSEEK_PROVIDER") or "deepseek").strip().lower()
-    variable = PROVIDER_KEY_VARIABLES.get(provider, "DEEPSEEK_API_KEY")
+    try:
+        variable = key_variable(provider)
+    except ConfigError:
+        variable = "DEEPSEEK_API_KEY"
     return not environ.get(variable)
 
 
@@ -91,6 +118,9 @@ def run_lab(notebook: str, *, port: int, browser: bool, force_emulator: bool = F
         return 1
     environ = dict(os.environ)
     use_emulator = force_emulator or needs_emulator(environ)
+    if use_emulator and emulator_missing():
+        print(f"deepseek-magic lab: {emulator_missing()}", file=sys.stderr)
+        return 1
     context = demo_emulator(environ) if use_emulator else nullcontext(None)
     with context as emulator_url:
         if emulator_url:

@@ -103,9 +103,12 @@ def _preview(text: str, width: int = 48) -> str:
 
 
 def show_help(magics: DeepSeekMagics, words: list[str]) -> None:
+    """The subcommands, then the registered providers (plugins included) with their variables and models."""
+    from .providers import catalog
     from .ui.render import markdown_code
 
-    show(markdown_code(HELP), HELP)
+    plain = f"{HELP}\n\nProviders (--provider NAME; key and base-URL variables; models):\n{catalog.plain_text()}"
+    show(markdown_code(plain), plain)
 
 
 def show_history(magics: DeepSeekMagics, words: list[str]) -> None:
@@ -262,8 +265,7 @@ def settings_form(magics: DeepSeekMagics, words: list[str]) -> Any:
     from .ui.render import markdown_text
     from .ui.settings_form import SettingsForm
 
-    form = SettingsForm(magics.settings, magics.client, cache_enabled=magics.cache_enabled)
-    form.on_cache_change = lambda enabled: setattr(magics, "cache_enabled", enabled)
+    form = SettingsForm(magics.settings, magics.client)
     handle = display(form.widget, display_id=True)
     if handle is not None:
         form.on_done = lambda text: handle.update(
@@ -296,7 +298,7 @@ def cache(magics: DeepSeekMagics, words: list[str]) -> None:
     if words == ["clear"]:
         print(f"Reply cache cleared: {store.clear():,} replies removed.")
     elif not words:
-        state = "on" if magics.cache and magics.cache_enabled else "off"
+        state = "on" if magics.settings.cache else "off"
         print(f"Reply cache ({state}): {len(store):,} replies in {store.path}")
     else:
         raise UsageError("cache takes nothing or 'clear'")

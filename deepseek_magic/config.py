@@ -23,14 +23,16 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
-from typing import Any, Literal
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -40,25 +42,10 @@ from pydantic import (
 from . import limits
 from .errors import ConfigError
 
-ProviderName = Literal["deepseek", "anyfast", "evolink", "runware"]
-Effort = Literal["low", "medium", "high", "max"]
+Effort = limits.Effort
 
-PROVIDER_KEY_VARIABLES: dict[str, str] = {
-    "deepseek": "DEEPSEEK_API_KEY",
-    "anyfast": "ANYFAST_API_KEY",
-    "evolink": "EVOLINK_API_KEY",
-    "runware": "RUNWARE_API_KEY",
-}
-
-#: Each provider's own base-URL override; it applies to that provider (and its key) alone.
-PROVIDER_BASE_URL_VARIABLES: dict[str, str] = {
-    "deepseek": "DEEPSEEK_BASE_URL",
-    "anyfast": "ANYFAST_BASE_URL",
-    "evolink": "EVOLINK_BASE_URL",
-    "runware": "RUNWARE_BASE_URL",
-}
-
-DEFAULT_MODEL = "deepseek-v4-flash"
+#: DeepSeek's own name for Flash since 2026-09-10 (V4.1-Flash); other providers default to their first model.
+DEFAULT_MODEL = "deepseek-flash"
 
 #: ``sk-`` keys (DeepSeek, Anyfast, Evolink, the emulator) and long opaque tokens (Runware's keys are 32 characters).
 _KEY_LIKE = re.compile(r"(?<![\w-])sk-[A-Za-z0-9_-]{6,}|(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])\b[A-Za-z0-9]{32,}\b")
@@ -96,7 +83,7 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=False)
 
-    provider: ProviderName = "deepseek"
+    provider: str = Field(default="deepseek", description="Any registered provider name.")
     base_url: str | None = Field(default=None, description="Overrides the provider's base URL.")
     api_key: SecretStr | None = Field(default=None, repr=False, description="Key for `provider`.")
     model: str = DEFAULT_MODEL
@@ -126,6 +113,32 @@ class Settings(BaseModel):
     backoff_max: float = Field(default=20.0, ge=0)
     allow_insecure_http: bool = False
     extra_headers: dict[str, str] = Field(default_factory=dict)
+    cache: bool = Field(
+        default=True, description="Answer identical re-runs and batch rows from the reply cache (the one switch)."
+    )
+
+    #: Called with the names of changed fields after each :meth:`update`: the magics' traits and an open
+    #: settings form follow the one Settings object this way, whichever surface made the change.
+    _listeners: list[Callable[[tuple[str, ...]], None]] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _provider_default_model(cls, values: Any) -> Any:
+        """Without a model, the provider's own default: ``deepseek-flash`` at DeepSeek, a reseller's V4 name."""
+        if (
+            isinstance(values, dict)
+            and values.get("model") is None
+            and values.get("provider") not in (None, "deepseek")
+        ):
+            from .providers import get_provider
+
+            try:
+                models = get_provider(str(values["provider"]).strip().lower()).models
+            except ConfigError:
+                return values  # the provider check names the choices
+            if models:
+                values = {**values, "model": models[0].name}
+        return values
 
     @model_validator(mode="before")
     @classmethod
@@ -139,6 +152,17 @@ class Settings(BaseModel):
                         "Set the key in %deepseek settings or the provider's key variable"
                     )
         return values
+
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, value: str) -> str:
+        from .providers import provider_names  # the registry imports this module: looked up when first needed
+
+        value = value.strip().lower()
+        names = provider_names()
+        if value not in names:
+            raise ValueError(f"unknown provider {value!r}; choose one of: {', '.join(names)}")
+        return value
 
     @field_validator("api_key")
     @classmethod
@@ -272,7 +296,7 @@ class Settings(BaseModel):
         if not updates:
             return self
         values = {name: getattr(self, name) for name in type(self).model_fields}
-        values.update(_provider_switch(self.provider, updates))
+        values.update(_provider_switch(self.provider, updates, self.model))
         values.update(updates)
         return type(self).build(**values)
 
@@ -291,23 +315,37 @@ class Settings(BaseModel):
     def update(self, **changes: Any) -> None:
         """Change fields in place, all validated together; for the form and ``%deepseek config``."""
         values = {name: getattr(self, name) for name in type(self).model_fields}
-        values.update(_provider_switch(self.provider, changes))
+        values.update(_provider_switch(self.provider, changes, self.model))
         values.update(changes)
         checked = type(self).build(**values)  # all or nothing: validate before touching self
+        changed = tuple(name for name in type(self).model_fields if getattr(self, name) != getattr(checked, name))
         for name in type(self).model_fields:
             object.__setattr__(self, name, getattr(checked, name))
+        if changed:
+            for listener in list(self._listeners):
+                listener(changed)
+
+    def add_listener(self, listener: Callable[[tuple[str, ...]], None]) -> None:
+        """Call ``listener(changed_names)`` after every change made through :meth:`update` or assignment."""
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[tuple[str, ...]], None]) -> None:
+        """Stop calling ``listener`` (a closed form, an unloaded extension)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     # ------------------------------------------------------------------ secrets
 
     @property
     def key_variable(self) -> str:
-        """The environment variable that holds this provider's key."""
-        return PROVIDER_KEY_VARIABLES[self.provider]
+        """The environment variable that holds this provider's key (the provider object owns it)."""
+        return key_variable(self.provider)
 
     @property
     def base_url_variable(self) -> str:
-        """The environment variable that overrides this provider's base URL."""
-        return PROVIDER_BASE_URL_VARIABLES[self.provider]
+        """The environment variable that overrides this provider's base URL (the provider object owns it)."""
+        return base_url_variable(self.provider)
 
     def resolved_api_key(self, environ: Mapping[str, str] | None = None) -> str | None:
         """The key to send: the one set explicitly, else the provider's variable.
@@ -336,6 +374,7 @@ class Settings(BaseModel):
         fields = dict(state.get("__dict__", {}))
         fields["api_key"] = None
         state["__dict__"] = fields
+        state["__pydantic_private__"] = {"_listeners": []}  # callbacks belong to this process's widgets and magics
         return state
 
     def public_dict(self) -> dict[str, Any]:
@@ -345,13 +384,51 @@ class Settings(BaseModel):
         return data
 
 
+def default_settings() -> Settings:
+    """What ``Session()`` starts from: the notebook's shared Settings when the magics are loaded, else the environment.
+
+    So a ``Session()`` made in a notebook reads and writes the same values as the cells, ``%config``,
+    ``%deepseek config`` and the form. A script without the magics reads the environment as before. The
+    magics are found through ``sys.modules`` (never imported here: this layer does not know IPython).
+    """
+    magics_module = sys.modules.get("deepseek_magic.magics")
+    loaded = getattr(magics_module, "LOADED", None)
+    if loaded is not None:
+        settings: Settings = loaded.settings
+        settings.resolved_api_key()  # a malformed key variable is refused here, as from_env does
+        return settings
+    return Settings.from_env()
+
+
+def key_variable(provider: str) -> str:
+    """The variable holding ``provider``'s key; :class:`ConfigError` for an unknown provider."""
+    from .providers import get_provider
+
+    return get_provider(provider).key_variable
+
+
+def base_url_variable(provider: str) -> str:
+    """The variable overriding ``provider``'s base URL; :class:`ConfigError` for an unknown provider."""
+    from .providers import get_provider
+
+    return get_provider(provider).base_url_variable
+
+
 def _env_base_url(provider: str, env: Mapping[str, str]) -> str | None:
-    variable = PROVIDER_BASE_URL_VARIABLES.get(provider)
-    return (env.get(variable) or None) if variable else None
+    try:
+        variable = base_url_variable(provider)
+    except ConfigError:
+        return None  # an unknown provider: the provider check says so in one line
+    return env.get(variable) or None
 
 
-def _provider_switch(current: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-    """What a change of provider resets: the key and the base URL belong to the old provider."""
+def _provider_switch(current: str, changes: Mapping[str, Any], model: str | None = None) -> dict[str, Any]:
+    """What a change of provider resets: the key and the base URL belong to the old provider.
+
+    The model follows too when the old provider knows it and the new one does not: DeepSeek's ``deepseek-flash``
+    becomes a reseller's ``deepseek-v4-flash`` (they share a name), anything else the new provider's first model.
+    A model name neither provider lists is left alone (a custom deployment name).
+    """
     provider = changes.get("provider", current)
     if provider == current:
         return {}
@@ -360,7 +437,26 @@ def _provider_switch(current: str, changes: Mapping[str, Any]) -> dict[str, Any]
         reset["api_key"] = None
     if "base_url" not in changes:
         reset["base_url"] = _env_base_url(str(provider), os.environ)
+    if model is not None and "model" not in changes:
+        translated = _translate_model(model, current, str(provider))
+        if translated is not None:
+            reset["model"] = translated
     return reset
+
+
+def _translate_model(model: str, old: str, new: str) -> str | None:
+    from .providers import get_provider
+
+    try:
+        old_models, new_models = get_provider(old).models, get_provider(new).models
+    except ConfigError:
+        return None
+    known = next((m for m in old_models if model == m.name or model in m.aliases), None)
+    if known is None or any(model == m.name or model in m.aliases for m in new_models) or not new_models:
+        return None
+    names = {known.name, *known.aliases}
+    same = next((m for m in new_models if names & {m.name, *m.aliases}), None)
+    return (same or new_models[0]).name
 
 
 def is_loopback(host: str) -> bool:

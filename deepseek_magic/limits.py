@@ -10,7 +10,7 @@ shared/reference/providers.md.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, Literal, get_args
 
 #: Inclusive numeric ranges, by request field name.
 RANGES: Final[dict[str, tuple[float, float]]] = {
@@ -30,7 +30,9 @@ USER_ID_PATTERN: Final = re.compile(r"^[a-zA-Z0-9\-_]+$")
 LOGIT_BIAS_RANGE: Final[tuple[int, int]] = (-100, 100)
 TOOL_NAME_PATTERN: Final = re.compile(r"^[a-zA-Z0-9_\-]{1,64}$")
 
-EFFORTS: Final = ("low", "medium", "high", "max")
+#: Reasoning effort: the one list (settings type, ``--effort`` choices, the form, the emulator).
+Effort = Literal["low", "medium", "high", "max"]
+EFFORTS: Final[tuple[str, ...]] = get_args(Effort)
 THINKING_TOOL_CHOICES: Final = ("auto", "none")
 
 

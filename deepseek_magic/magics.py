@@ -7,8 +7,11 @@ client) are imported on first use so that ``%load_ext`` stays instant.
 Options are declared with ``@magic_arguments`` (so ``%%deepseek?`` documents
 each one); unknown, duplicate or invalid options raise a one-line
 ``UsageError`` before anything is sent. Configuration traits
-(``%config DeepSeekMagics.model = ...``, ``c.DeepSeekMagics.*``) hold
-defaults; the API key is deliberately not one of them, because ``%config``
+(``%config DeepSeekMagics.model = ...``, ``c.DeepSeekMagics.*``) are views of
+the one shared :class:`~deepseek_magic.config.Settings`: a trait change is
+validated by and written into the Settings, and a Settings change (``%deepseek
+config``, the form) is written back into the traits, so every surface reads
+the same value. The API key is deliberately not a trait, because ``%config``
 prints every trait.
 """
 
@@ -25,7 +28,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
-from traitlets import Bool, Enum, Float, Int, Unicode
+from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, validate
+
+from .limits import EFFORTS
 
 if TYPE_CHECKING:
     from .client import ChatClient
@@ -36,8 +41,34 @@ if TYPE_CHECKING:
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
-PROVIDERS = ["deepseek", "anyfast", "evolink", "runware"]
-EFFORTS = ["low", "medium", "high", "max"]
+
+class _ProviderChoices:
+    """``--provider`` choices read from the provider registry when a cell is parsed, not when the module loads.
+
+    Importing the registry (pydantic, entry points) at ``%load_ext`` would slow it down, and a provider package
+    installed later would be missed.
+    """
+
+    def _names(self) -> list[str]:
+        from .providers import provider_names
+
+        return provider_names()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self) -> Any:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+
+PROVIDER_CHOICES: Any = _ProviderChoices()
+#: Traits that mirror a Settings field of the same name (the rest are display and batch choices of the magics).
+SETTINGS_TRAITS = ("model", "provider", "effort", "thinking", "temperature", "max_tokens", "cache")
+#: Settings fields that have no "unset": ``None`` in their trait means "leave the setting as it is".
+_REQUIRED = ("model", "provider", "cache")
 #: Options that may be given more than once.
 REPEATABLE = {"stop"}
 #: Names IPython keeps for itself: ``--out`` must not overwrite them (``_ih`` or ``Out`` turned into a string
@@ -59,8 +90,8 @@ class DeepSeekMagics(Magics):
     """DeepSeek V4 in cells: ``%%deepseek [options]`` with the prompt as the cell body."""
 
     model = Unicode(None, allow_none=True, help="Default model (e.g. deepseek-v4-pro).").tag(config=True)
-    provider = Enum(PROVIDERS, default_value=None, allow_none=True, help="Default provider.").tag(config=True)
-    effort = Enum(EFFORTS, default_value=None, allow_none=True, help="Default reasoning effort.").tag(config=True)
+    provider = Unicode(None, allow_none=True, help="Default provider (any registered name).").tag(config=True)
+    effort = Enum(list(EFFORTS), default_value=None, allow_none=True, help="Default reasoning effort.").tag(config=True)
     thinking = Bool(None, allow_none=True, help="Thinking on/off by default (None: provider default).").tag(config=True)
     temperature = Float(None, allow_none=True, help="Default temperature (no effect in thinking mode).").tag(
         config=True
@@ -72,19 +103,52 @@ class DeepSeekMagics(Magics):
     batch_confirm_above = Float(
         1.0, allow_none=True, help="USD: a --over batch estimated above this needs --confirm (None: never ask)."
     ).tag(config=True)
-    cache = Bool(True, help="Answer identical cell re-runs and batch rows from the reply cache.").tag(config=True)
+    cache = Bool(None, allow_none=True, help="Answer identical cell re-runs and batch rows from the reply cache.").tag(
+        config=True
+    )
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
-        super().__init__(shell=shell, **kwargs)
         self._settings: Settings | None = None
+        self._mirroring = False
+        super().__init__(shell=shell, **kwargs)
         self._client: ChatClient | None = None
         self.sessions: dict[str, Session] = {}
         self._cell_id: str | None = None
         self.last_reply: Reply | None = None
-        #: Whether identical cell re-runs and batches may reuse cached replies (the form toggles it).
-        self.cache_enabled = True
         self.last_form: Any = None
         self.last_chat: Any = None
+
+    # ------------------------------------------------------- traits ⇄ Settings
+
+    @validate(*SETTINGS_TRAITS)
+    def _into_settings(self, proposal: Any) -> Any:
+        """A trait change is a Settings change: validated there (one line on refusal), then stored in both."""
+        name, value = proposal["trait"].name, proposal["value"]
+        settings = getattr(self, "_settings", None)
+        if getattr(self, "_mirroring", False) or settings is None:
+            return value  # copying from the Settings, or not built yet (applied when they are)
+        if value is None and name in _REQUIRED:
+            raise TraitError(f"DeepSeekMagics.{name} cannot be None")
+        from .errors import ConfigError
+
+        try:
+            settings.update(**{name: value})
+        except ConfigError as exc:
+            raise TraitError(str(exc)) from None
+        return value
+
+    def _from_settings(self, changed: tuple[str, ...]) -> None:
+        """Copy changed Settings fields into the traits (the other direction; never writes the Settings)."""
+        settings = self._settings
+        if settings is None:
+            return
+        self._mirroring = True
+        try:
+            for name in SETTINGS_TRAITS:
+                if name in changed and getattr(self, name) != getattr(settings, name):
+                    setattr(self, name, getattr(settings, name))
+        finally:
+            self._mirroring = False
 
     # ------------------------------------------------------------- lifecycle
 
@@ -96,6 +160,8 @@ class DeepSeekMagics(Magics):
         self._cell_id = None
 
     def close(self) -> None:
+        if self._settings is not None:
+            self._settings.remove_listener(self._from_settings)
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -107,8 +173,17 @@ class DeepSeekMagics(Magics):
         """The settings every session of this shell shares (the form edits them)."""
         if self._settings is None:
             from .config import Settings
+            from .errors import ConfigError
 
-            self._settings = Settings.from_env(check_key=False)  # the form must open to fix a refused key
+            settings = Settings.from_env(check_key=False)  # the form must open to fix a refused key
+            configured = {name: getattr(self, name) for name in SETTINGS_TRAITS if getattr(self, name) is not None}
+            try:
+                settings.update(**configured)  # c.DeepSeekMagics.* from a profile, set before the Settings existed
+            except ConfigError as exc:
+                raise UsageError(f"DeepSeekMagics configuration: {exc}") from None
+            settings.add_listener(self._from_settings)
+            self._settings = settings
+            self._from_settings(SETTINGS_TRAITS)
         return self._settings
 
     @property
@@ -151,10 +226,10 @@ class DeepSeekMagics(Magics):
 
     @magic_arguments()
     @argument("-m", "--model", help="Model id, e.g. deepseek-v4-flash or deepseek-v4-pro.")
-    @argument("--provider", choices=PROVIDERS, help="Where to send the request.")
+    @argument("--provider", choices=PROVIDER_CHOICES, help="Where to send the request.")
     @argument("--think", dest="thinking", action="store_const", const=True, help="Thinking mode on.")
     @argument("--no-think", dest="thinking", action="store_const", const=False, help="Thinking mode off.")
-    @argument("--effort", choices=EFFORTS, help="Reasoning effort (thinking mode).")
+    @argument("--effort", choices=list(EFFORTS), help="Reasoning effort (thinking mode).")
     @argument("--system", help="System prompt (kept for later cells of the session).")
     @argument("-t", "--temperature", type=float, help="0–2; no effect in thinking mode.")
     @argument("--top-p", type=float, help="0–1.")
@@ -261,7 +336,7 @@ class DeepSeekMagics(Magics):
 
     def reply_cache(self, refused: bool = False) -> Any:
         """The shared reply cache, or ``None`` when switched off (config, form or ``--no-cache``)."""
-        if refused or not (self.cache and self.cache_enabled):
+        if refused or not self.settings.cache:
             return None
         from .cache import default_cache
 
@@ -349,12 +424,8 @@ class DeepSeekMagics(Magics):
             raise UsageError(str(exc)) from None
 
     def _options(self, args: Any) -> dict[str, Any]:
-        """Session.ask options from the config traits, overridden by the cell's options."""
+        """Session.ask options: the cell's own (the shared Settings, traits included, supply the rest)."""
         options: dict[str, Any] = {}
-        for name in ("model", "provider", "effort", "thinking", "temperature", "max_tokens"):
-            value = getattr(self, name)
-            if value is not None:
-                options[name] = value
         for name in ("model", "provider", "effort", "thinking", "temperature", "top_p", "max_tokens", "seed"):
             value = getattr(args, name)
             if value is not None:
@@ -473,6 +544,10 @@ def _one_line(message: str) -> str:
     return lines[-1] if lines else message
 
 
+#: The magics loaded into the running shell, if any: ``Session()`` shares their Settings.
+LOADED: DeepSeekMagics | None = None
+
+
 def load(shell: Any) -> DeepSeekMagics:
     """Register the magics on ``shell`` once (loading twice is harmless)."""
     existing = shell.magics_manager.registry.get("DeepSeekMagics")
@@ -480,6 +555,8 @@ def load(shell: Any) -> DeepSeekMagics:
         return existing  # type: ignore[no-any-return]
     magics = DeepSeekMagics(shell)
     shell.register_magics(magics)
+    global LOADED
+    LOADED = magics  # Session() in this notebook starts from the Settings the cells use (config.default_settings)
     shell.events.register("pre_run_cell", magics.pre_run_cell)
     shell.events.register("post_run_cell", magics.post_run_cell)
     return magics
@@ -490,6 +567,9 @@ def unload(shell: Any) -> None:
     magics = shell.magics_manager.registry.pop("DeepSeekMagics", None)
     if magics is None:
         return
+    global LOADED
+    if LOADED is magics:
+        LOADED = None
     for event, callback in (("pre_run_cell", magics.pre_run_cell), ("post_run_cell", magics.post_run_cell)):
         with contextlib.suppress(ValueError):
             shell.events.unregister(event, callback)

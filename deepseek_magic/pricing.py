@@ -2,7 +2,8 @@
 
 Prices change (DeepSeek's changed three times in 2026), so they live in
 ``data/prices.json`` with the date each row took effect, and a reply is priced
-at the row in force when it was made, peak hours included. A provider that
+at the row in force when it was made, peak hours included (DeepSeek's peak
+hours skip Chinese public holidays: :mod:`deepseek_magic.holidays`). A provider that
 reports its own cost (Runware) is believed over the table. Where no price is
 known the cost stays ``None``: showing no figure beats showing a wrong one.
 """
@@ -17,6 +18,7 @@ from importlib import resources
 from typing import Any
 
 from .events import Usage
+from .holidays import china_holiday
 
 PER_MILLION = 1_000_000
 
@@ -67,7 +69,10 @@ class PriceTable:
         if current is None:
             return None
         price = Price(current["hit"], current["miss"], current["output"], current.get("peak", 1.0))
-        return price, _in_peak(when, section.get("peak_hours_utc") or [])
+        peak = _in_peak(when, section.get("peak_hours_utc") or [])
+        if peak and section.get("off_peak_on_china_holidays") and china_holiday(when) is not None:
+            peak = False  # DeepSeek: Chinese public holidays are off-peak all day
+        return price, peak
 
     def cost(self, provider: str, model: str, usage: Usage, when: datetime | None = None) -> float | None:
         """The cost of ``usage``; the provider's own figure wins; ``None`` when unknown."""

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .client import AsyncChatClient, ChatClient, EventCallback
-from .config import Settings
+from .config import Settings, default_settings
 from .errors import BudgetExceeded, ConfigError, DeepSeekError, ReplyError, StreamInterrupted
 from .events import Accumulator, Reply, Usage
 from .files import FileKindError, open_regular, write_atomically
@@ -438,7 +438,7 @@ class Session:
         prices: PriceTable | None = None,
         **options: Any,
     ) -> None:
-        base = settings if settings is not None else Settings.from_env()
+        base = settings if settings is not None else default_settings()
         self.name = name
         self.settings = base.merged(**options) if options else base
         self.system = system

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from deepseek_magic.cli import EMULATOR_KEY, emulator_environment, needs_emulator
-from deepseek_magic.config import PROVIDER_BASE_URL_VARIABLES, PROVIDER_KEY_VARIABLES
+from deepseek_magic.providers import get_provider
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,9 +29,10 @@ def test_needs_emulator_follows_the_provider_key() -> None:
 
 def test_the_demo_points_every_provider_at_the_emulator_through_its_own_variables() -> None:
     env = emulator_environment("http://127.0.0.1:5")
-    for provider, variable in PROVIDER_BASE_URL_VARIABLES.items():
-        assert env[variable].startswith("http://127.0.0.1:5"), provider
-        assert env[PROVIDER_KEY_VARIABLES[provider]] == EMULATOR_KEY
+    for name in ("deepseek", "anyfast", "evolink", "runware"):
+        provider = get_provider(name)
+        assert env[provider.base_url_variable].startswith("http://127.0.0.1:5"), name
+        assert env[provider.key_variable] == EMULATOR_KEY
     assert env["ANYFAST_BASE_URL"].endswith("/anyfast/v1") and env["EVOLINK_BASE_URL"].endswith("/evolink/v1")
 
 

@@ -78,7 +78,7 @@ def test_streamed_reply_has_reasoning_content_usage_and_events_in_order(emulator
     assert reply.usage == seen[usages[0]], "the reply keeps the usage the stream reported"
     assert reply.usage is not None and reply.usage.completion_tokens > 0
     assert reply.usage.prompt_tokens == reply.usage.cache_hit_tokens + reply.usage.cache_miss_tokens
-    assert reply.model == "deepseek-v4-flash" and reply.id
+    assert reply.model == "deepseek-flash" and reply.id  # DeepSeek's default name since V4.1
 
 
 def test_stream_and_non_stream_give_the_same_reply(emulator: Any, client: ChatClient) -> None:

@@ -27,8 +27,15 @@ def test_environment_variables_are_read() -> None:
 
 def test_defaults() -> None:
     settings = Settings.from_env({})
-    assert (settings.provider, settings.model, settings.stream) == ("deepseek", "deepseek-v4-flash", True)
+    assert (settings.provider, settings.model, settings.stream) == ("deepseek", "deepseek-flash", True)
     assert settings.resolved_api_key({}) is None
+
+
+@pytest.mark.parametrize("provider", ["anyfast", "evolink", "runware"])
+def test_resellers_default_to_their_documented_flash_name(provider: str) -> None:
+    assert Settings.from_env({"DEEPSEEK_PROVIDER": provider}).model == "deepseek-v4-flash"
+    assert Settings.build(provider=provider).model == "deepseek-v4-flash"
+    assert Settings.build(provider=provider, model="deepseek-v4-pro").model == "deepseek-v4-pro"
 
 
 @pytest.mark.parametrize(

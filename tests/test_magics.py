@@ -460,7 +460,7 @@ def test_settings_form_edits_what_the_cells_read(ip: TestingShell, emulator: Any
     ask(ip, "", "hello")
     assert last_body(emulator)["model"] == "deepseek-v4-pro"
     form.cache.value = False
-    assert magics(ip).cache_enabled is False
+    assert magics(ip).settings.cache is False and magics(ip).cache is False
 
 
 def test_chat_shares_the_session_with_cells(ip: TestingShell, emulator: Any) -> None:

@@ -33,7 +33,7 @@ def urls(provider: str = "deepseek", messages: list[dict[str, Any]] | None = Non
 
 def test_minimal_streaming_body() -> None:
     assert body() == {
-        "model": "deepseek-v4-flash",
+        "model": "deepseek-flash",
         "messages": USER,
         "stream": True,
         "stream_options": {"include_usage": True},
@@ -41,7 +41,7 @@ def test_minimal_streaming_body() -> None:
 
 
 def test_non_stream_body_has_no_stream_options() -> None:
-    assert body(stream=False) == {"model": "deepseek-v4-flash", "messages": USER}
+    assert body(stream=False) == {"model": "deepseek-flash", "messages": USER}
 
 
 def test_thinking_and_effort_for_deepseek() -> None:

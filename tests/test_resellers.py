@@ -85,7 +85,10 @@ def test_reseller_errors_map_to_the_same_types(emulator: Any, provider: str, sta
 @pytest.mark.parametrize("provider", ["anyfast", "evolink"])
 @pytest.mark.parametrize("stream", [True, False])
 def test_replies_normalize_to_the_same_reply_as_deepseek(emulator: Any, provider: str, stream: bool) -> None:
-    direct = Settings.build(base_url=emulator.base_url, api_key="sk-emulator", seed=9, stream=stream)
+    # The same model on both sides: DeepSeek still accepts the resellers' (legacy) name.
+    direct = Settings.build(
+        base_url=emulator.base_url, api_key="sk-emulator", seed=9, stream=stream, model="deepseek-v4-flash"
+    )
     with ChatClient() as client:
         reference = client.chat(ChatRequest(ASK, direct))
         resold = client.chat(ChatRequest(ASK, settings(emulator, provider, seed=9, stream=stream)))

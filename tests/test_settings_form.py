@@ -19,7 +19,7 @@ from deepseek_magic.client import ChatClient
 from deepseek_magic.config import Settings
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 from deepseek_magic.errors import AuthenticationError, ConfigError
-from deepseek_magic.ui.settings_form import V4_MODELS, SettingsForm, describe_balance
+from deepseek_magic.ui.settings_form import SettingsForm, describe_balance
 
 EMULATOR_KEY = "sk-emulator-5f3a9c1e7b2d4f60"
 SECRET = "sk-secret-0123456789abcdef42"
@@ -155,13 +155,15 @@ def test_changes_write_the_shared_settings_object(messages: list[tuple[str, Any]
     assert settings.temperature is None  # unchecked: not sent, the provider decides
 
 
-def test_cache_choice_lives_on_the_form(messages: list[tuple[str, Any]]) -> None:
+def test_cache_choice_is_the_settings_cache_switch(messages: list[tuple[str, Any]]) -> None:
     form = make_form()
     before = form.settings.model_dump()
-    assert form.cache_enabled is True
+    assert form.settings.cache is True and form.cache.value is True
     frontend_sets(form.cache, value=False)
-    assert form.cache_enabled is False
-    assert form.settings.model_dump() == before
+    assert form.settings.cache is False
+    assert form.settings.model_dump() == {**before, "cache": False}, "only the cache switch changed"
+    form.settings.update(cache=True)
+    assert form.cache.value is True, "the form follows a change made elsewhere"
 
 
 @pytest.mark.parametrize(
@@ -237,7 +239,7 @@ def test_connection_lists_models_and_balance(emulator: Any, messages: list[tuple
     assert "✓ connected" in text
     assert "deepseek-v4-flash" in text and "deepseek-v4-pro" in text
     assert "balance: 100.00 USD (available)" in text
-    assert set(V4_MODELS) <= set(form.model.options)
+    assert {"deepseek-v4-flash", "deepseek-v4-pro"} <= set(form.model.options)
     assert not form.test_button.disabled
     paths = [request.path for request in emulator.requests[-2:]]
     assert paths == ["/models", "/user/balance"]

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
-from .cli import main
+from ..cli import emulator_missing
+
+_problem = emulator_missing()
+if _problem:
+    raise SystemExit(f"python -m deepseek_magic.emulator: {_problem}")
+
+from .cli import main  # noqa: E402 - only once the server stack is known to be there
 
 raise SystemExit(main())

@@ -9,11 +9,18 @@ its usage reports only ``prompt_tokens_details.cached_tokens`` (read by
 
 from __future__ import annotations
 
+from .base import ModelInfo
 from .openai_compat import OpenAICompatProvider
+
+#: Resellers keep the V4 names. Only Flash accepts images.
+RESELLER_MODELS = (ModelInfo("deepseek-v4-flash", vision=True), ModelInfo("deepseek-v4-pro"))
 
 ANYFAST = OpenAICompatProvider(
     name="anyfast",
     display_name="Anyfast",
     base_urls=("https://www.anyfast.ai/v1",),
+    key_variable="ANYFAST_API_KEY",
+    base_url_variable="ANYFAST_BASE_URL",
+    models=RESELLER_MODELS,
     effort_inside_thinking=True,
 )

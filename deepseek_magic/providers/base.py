@@ -8,6 +8,7 @@ implementing :class:`Provider`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -58,6 +59,31 @@ class HttpCall:
         return self.urls[0]
 
 
+@dataclass(frozen=True)
+class ModelInfo:
+    """One model a provider serves, with what it can do.
+
+    The numbers are the provider's documented ones, kept as data beside the
+    provider so that a plugin states its own (and the README table, the form's
+    model list and ``%deepseek help`` read them from one place).
+    """
+
+    name: str
+    thinking: bool = True
+    vision: bool = False
+    context_window: int = 1_000_000
+    max_output: int = 384_000
+    #: Requests an account may have in flight at once (``None``: not documented).
+    concurrency: int | None = None
+    #: Other names the provider accepts for this model (legacy names included).
+    aliases: tuple[str, ...] = ()
+
+
+def as_models(models: Any) -> tuple[ModelInfo, ...]:
+    """Model names or :class:`ModelInfo` objects, as a tuple of ModelInfo."""
+    return tuple(model if isinstance(model, ModelInfo) else ModelInfo(str(model)) for model in models)
+
+
 class StreamParser(Protocol):
     """Turns one stream's SSE ``data`` payloads into events, in order."""
 
@@ -74,6 +100,14 @@ class Provider(Protocol):
 
     name: str
     display_name: str
+    #: The environment variable holding this provider's key: a key is sent to this provider alone.
+    key_variable: str
+    #: The environment variable overriding this provider's base URL (for this provider and its key alone).
+    base_url_variable: str
+    #: The models it serves; the first is the default.
+    models: tuple[ModelInfo, ...]
+    #: Inclusive ranges that are stricter than the general ones in :mod:`deepseek_magic.limits`, by field.
+    option_limits: Mapping[str, tuple[float, float]]
 
     def prepare(self, request: ChatRequest) -> HttpCall: ...
 

@@ -9,12 +9,16 @@ takes ``n`` 1-8, ``logprobs``/``top_logprobs``, ``logit_bias``, ``seed`` and
 
 from __future__ import annotations
 
+from .anyfast import RESELLER_MODELS
 from .openai_compat import DEEPSEEK_EFFORT, OpenAICompatProvider
 
 EVOLINK = OpenAICompatProvider(
     name="evolink",
     display_name="Evolink",
     base_urls=("https://direct.evolink.ai/v1", "https://api.evolink.ai/v1"),
+    key_variable="EVOLINK_API_KEY",
+    base_url_variable="EVOLINK_BASE_URL",
+    models=RESELLER_MODELS,
     effort_map=DEEPSEEK_EFFORT,
     user_field="user",
 )

@@ -10,7 +10,8 @@ shared/reference/deepseek-protocol.md and providers.md.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import limits
@@ -27,7 +28,7 @@ from ..events import (
     ToolCallDelta,
     Usage,
 )
-from .base import ChatRequest, HttpCall, bearer
+from .base import ChatRequest, HttpCall, ModelInfo, as_models, bearer
 
 #: DeepSeek's documented effort mapping (V4-Sep+ thinking_mode guide):
 #: medium is served as high. Resellers that take all four get them unchanged.
@@ -43,6 +44,10 @@ class OpenAICompatProvider:
     name: str
     display_name: str
     base_urls: tuple[str, ...]
+    key_variable: str = ""
+    base_url_variable: str = ""
+    models: tuple[ModelInfo, ...] = ()
+    option_limits: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     beta_base_url: str | None = None
     effort_inside_thinking: bool = False
     effort_map: dict[str, str] | None = None
@@ -66,6 +71,9 @@ class OpenAICompatProvider:
         settings = request.settings
         if not request.messages:
             raise ConfigError("there is no message to send")
+        problem = option_limit_problem(self, settings)
+        if problem:
+            raise ConfigError(problem)
         thinking_on = settings.thinking is not False
         body: dict[str, Any] = {"model": settings.model, "messages": self._messages(request)}
         if settings.thinking is not None:
@@ -211,6 +219,48 @@ class OpenAICompatProvider:
         if body.get("usage"):
             events.append(Usage.from_wire(body["usage"]))
         return events
+
+
+def option_limit_problem(provider: Any, settings: Settings) -> str | None:
+    """Why a setting is outside ``provider.option_limits`` (stricter than the general limits), or ``None``."""
+    for name, (low, high) in getattr(provider, "option_limits", {}).items():
+        value = getattr(settings, name, None)
+        if value is not None and not low <= value <= high:
+            return f"{name} must be between {low:g} and {high:g} with {provider.display_name}, got {value!r}"
+    return None
+
+
+def OpenAICompatible(  # a factory named like the class it stands for: the public plugin helper
+    *,
+    name: str,
+    base_url: str,
+    key_variable: str,
+    models: Iterable[str | ModelInfo],
+    base_url_variable: str | None = None,
+    display_name: str | None = None,
+    option_limits: Mapping[str, tuple[float, float]] | None = None,
+) -> OpenAICompatProvider:
+    """A provider for any OpenAI-compatible ``/chat/completions`` endpoint: the common plugin case.
+
+    ``base_url_variable`` defaults to ``{NAME}_BASE_URL``. Register the result
+    in the ``deepseek_magic.providers`` entry-point group (see the README).
+    """
+    if not name or not name.replace("-", "").replace("_", "").isalnum() or name != name.lower():
+        raise ConfigError(f"provider name {name!r}: use lowercase letters, digits, '-' or '_'")
+    if not key_variable:
+        raise ConfigError(f"provider {name!r} needs a key_variable (the environment variable holding its key)")
+    infos = as_models(models)
+    if not infos:
+        raise ConfigError(f"provider {name!r} needs at least one model")
+    return OpenAICompatProvider(
+        name=name,
+        display_name=display_name or name,
+        base_urls=(base_url.rstrip("/"),),
+        key_variable=key_variable,
+        base_url_variable=base_url_variable or f"{name.upper().replace('-', '_')}_BASE_URL",
+        models=infos,
+        option_limits=dict(option_limits or {}),
+    )
 
 
 class ChunkParser:

@@ -52,14 +52,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .. import limits
 from ..config import Settings
 from ..errors import ConfigError
 from ..events import ContentDelta, Error, Event, Finish, ReasoningDelta, ResponseMeta, ToolCallDelta, Usage
-from .base import ChatRequest, HttpCall, bearer
+from .base import ChatRequest, HttpCall, ModelInfo, bearer
 
 RUNWARE_URL = "https://api.runware.ai/v1"
 TASK_TYPE = "textInference"
@@ -117,6 +118,15 @@ class RunwareProvider:
     name: str = "runware"
     display_name: str = "Runware"
     delivery: Delivery = "auto"
+    key_variable: str = "RUNWARE_API_KEY"
+    base_url_variable: str = "RUNWARE_BASE_URL"
+    models: tuple[ModelInfo, ...] = (
+        ModelInfo("deepseek-v4-flash", vision=True, max_output=MAX_TOKENS, aliases=(MODEL_IDS["deepseek-v4-flash"],)),
+        ModelInfo("deepseek-v4-pro", max_output=MAX_TOKENS, aliases=(MODEL_IDS["deepseek-v4-pro"],)),
+    )
+    option_limits: Mapping[str, tuple[float, float]] = field(
+        default_factory=lambda: {"max_tokens": (1, MAX_TOKENS), "n": NUMBER_RESULTS}
+    )
 
     # ------------------------------------------------------------------ requests
 

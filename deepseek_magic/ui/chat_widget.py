@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from ..controllers import ChatController
 from ..errors import DeepSeekError, ReplyError, StreamInterrupted, redact
 from ..events import Accumulator, Event, Reply
 from . import static
@@ -126,6 +127,8 @@ class ChatWidget:
         display: DisplayFunction | None = None,
     ) -> None:
         self.session = session
+        #: Does the sending (through the session the cells share); the widget renders what comes back.
+        self.controller = ChatController(session)
         self._display = display_or_default(display)
         self.view_factory = view_factory if view_factory is not None else self._default_view
         self.entries: list[ChatEntry] = []
@@ -217,7 +220,7 @@ class ChatWidget:
             view().on_retry(reason)
 
         try:
-            reply = self.session.ask(entry.text, key=entry.key, on_event=on_event, on_retry=on_retry)
+            reply = self.controller.send(entry.text, key=entry.key, on_event=on_event, on_retry=on_retry)
         except KeyboardInterrupt:
             turn = self.session.turn(entry.key)
             if turn is not None:

@@ -32,16 +32,24 @@ import ipywidgets as widgets
 from traitlets import Unicode
 
 from .. import limits
-from ..errors import ConfigError, DeepSeekError, mask, redact
+from ..controllers import AccountClient, AccountController, ConnectionReport, describe_balance
+from ..errors import ConfigError, mask, redact
+from ..providers import get_provider, provider_names
 
 if TYPE_CHECKING:
-    from ..client import ChatClient
     from ..config import Settings
 
-#: Providers offered when the caller does not pass its own list.
-PROVIDERS: tuple[str, ...] = ("deepseek", "anyfast", "evolink", "runware")
-#: Model names offered until a ``/models`` call tells us better.
-V4_MODELS: tuple[str, ...] = ("deepseek-v4-flash", "deepseek-v4-pro")
+__all__ = ["SecretInput", "SettingsForm", "describe_balance", "provider_models"]
+
+
+def provider_models(provider: str) -> tuple[str, ...]:
+    """The model names the registry knows for ``provider``, offered until a ``/models`` call tells us better."""
+    try:
+        return tuple(model.name for model in get_provider(provider).models)
+    except ConfigError:
+        return ()
+
+
 THINKING_CHOICES: dict[str, bool | None] = {"default": None, "on": True, "off": False}
 EFFORT_CHOICES: tuple[str, ...] = ("default", *limits.EFFORTS)
 #: ``max_tokens`` shown while it is unset (the widget needs some number).
@@ -98,10 +106,10 @@ class _OptionalNumber:
 class SettingsForm:
     """Widgets for provider, model, generation parameters and the API key.
 
-    ``form.widget`` is the container to display. ``cache_enabled`` holds the
-    "cache replies" choice: Settings has no cache field yet, so the form keeps
-    it; the caller passes the current choice in and reads it back from here
-    (or observes ``form.cache``).
+    ``form.widget`` is the container to display. Every widget edits the one
+    Settings object (the "cache replies" box included: ``settings.cache``),
+    and the form follows changes made elsewhere (``%deepseek config``,
+    ``%config DeepSeekMagics.*``) through :meth:`Settings.add_listener`.
 
     To set the key from code use :meth:`set_key`: assigning
     ``form.api_key.value`` in the kernel would send the value to the frontend
@@ -111,24 +119,22 @@ class SettingsForm:
     def __init__(
         self,
         settings: Settings,
-        client: ChatClient,
+        client: AccountClient,
         *,
         providers: Sequence[str] | None = None,
-        cache_enabled: bool = True,
     ) -> None:
         self.settings = settings
-        self.client = client
-        self.cache_enabled = cache_enabled
+        #: Does the network work (models, balance); the form renders its reports.
+        self.account = AccountController(settings, client)
         # The comm package logs every incoming widget message in full at DEBUG, which would write the key the
         # browser sends to the password field into any DEBUG log: keep that logger at INFO while the form lives.
         self._comm_log = logging.getLogger("Comm")
         self._comm_log_level = self._comm_log.level
         if self._comm_log.getEffectiveLevel() < logging.INFO:
             self._comm_log.setLevel(logging.INFO)
-        #: Called with the new value when the cache checkbox changes (the magics keep the switch).
-        self.on_cache_change: Callable[[bool], None] | None = None
         self._syncing = False
-        names = list(providers) if providers is not None else list(PROVIDERS)
+        self._editing = False  # True while the form itself writes the Settings (no need to re-read them)
+        names = list(providers) if providers is not None else provider_names()
         if settings.provider not in names:
             names.append(settings.provider)
 
@@ -141,7 +147,11 @@ class SettingsForm:
             layout=widgets.Layout(width="32em"),
         )
         self.model = widgets.Combobox(
-            options=V4_MODELS, description="model", continuous_update=False, ensure_option=False, style=_STYLE
+            options=provider_models(settings.provider),
+            description="model",
+            continuous_update=False,
+            ensure_option=False,
+            style=_STYLE,
         )
         self.thinking = widgets.ToggleButtons(
             options=list(THINKING_CHOICES),
@@ -168,7 +178,7 @@ class SettingsForm:
         self.max_tokens, self.max_tokens_set = self._max_tokens.control, self._max_tokens.enabled
         self.json_mode = widgets.Checkbox(description="JSON replies by default", indent=False)
         self.stream = widgets.Checkbox(description="stream", indent=False)
-        self.cache = widgets.Checkbox(value=self.cache_enabled, description="cache replies", indent=False)
+        self.cache = widgets.Checkbox(value=settings.cache, description="cache replies", indent=False)
 
         self.api_key = SecretInput(
             description="API key",
@@ -208,6 +218,12 @@ class SettingsForm:
         )
         self.refresh()
         self._wire()
+        settings.add_listener(self._on_settings_changed)
+
+    def _on_settings_changed(self, changed: tuple[str, ...]) -> None:
+        """Another surface changed the Settings: show the new values (the form's own edits land here too)."""
+        if not self._syncing and not self._editing:
+            self.refresh()
 
     # ------------------------------------------------------------------ display
 
@@ -238,7 +254,7 @@ class SettingsForm:
             self._max_tokens.show(settings.max_tokens)
             self.json_mode.value = settings.json_mode
             self.stream.value = settings.stream
-            self.cache.value = self.cache_enabled
+            self.cache.value = settings.cache
         finally:
             self._syncing = False
         self._grey()
@@ -285,7 +301,7 @@ class SettingsForm:
         self._max_tokens.observe(lambda _: self._apply(max_tokens=self._max_tokens.value))
         self.json_mode.observe(lambda change: self._apply(json_mode=change["new"]), "value")
         self.stream.observe(lambda change: self._apply(stream=change["new"]), "value")
-        self.cache.observe(self._on_cache, "value")
+        self.cache.observe(lambda change: self._apply(cache=bool(change["new"])), "value")
         self.api_key.observe(self._on_key, "value")
         self.clear_key_button.on_click(lambda _: self.forget_key())
         self.refresh_button.on_click(lambda _: self.refresh_models())
@@ -308,6 +324,7 @@ class SettingsForm:
         by the static summary, which reads fine anywhere.
         """
         text = self.summary()
+        self.settings.remove_listener(self._on_settings_changed)
         for child in _all_widgets(self.widget):
             child.close()
         self._comm_log.setLevel(self._comm_log_level)
@@ -319,12 +336,16 @@ class SettingsForm:
         """Write ``changes`` into the Settings; on refusal say why and show the old values again."""
         if self._syncing:
             return True
+        self._editing = True
         try:
             self.settings.update(**changes)
         except ConfigError as exc:
+            self._editing = False
             self.status.value = f"✗ {_one_line(str(exc))}"
             self.refresh()  # nothing changed in the settings: put the widgets back
             return False
+        finally:
+            self._editing = False
         self.status.value = "✓ " + ", ".join(f"{name} = {getattr(self.settings, name)!r}" for name in changes)
         self._grey()
         return True
@@ -334,17 +355,9 @@ class SettingsForm:
             return
         if self._apply(provider=change["new"]):
             # Models and the key belong to one provider: offer the defaults again, show the key state.
-            self.model.options = V4_MODELS
+            self.model.options = provider_models(self.settings.provider)
             self.connection.value = ""
             self._show_key()
-
-    def _on_cache(self, change: dict[str, Any]) -> None:
-        if self._syncing:
-            return
-        self.cache_enabled = bool(change["new"])
-        if self.on_cache_change is not None:
-            self.on_cache_change(self.cache_enabled)
-        self.status.value = f"✓ cache = {self.cache_enabled}"
 
     def _on_key(self, change: dict[str, Any]) -> None:
         """Move a submitted key into the Settings and clear the widget at once."""
@@ -378,39 +391,23 @@ class SettingsForm:
     def refresh_models(self) -> list[str] | None:
         """Ask the provider for its models and offer them in the model box."""
         with self._busy("Fetching models…"):
-            try:
-                models = self.client.models(self.settings)
-            except Exception as exc:
-                self.connection.value = _html_lines([f"✗ {self._describe(exc)}"])
-                return None
-            self._offer_models(models)
-            self.connection.value = _html_lines([f"✓ {len(models)} models: {', '.join(models) or '(none)'}"])
-            return models
+            report = self.account.fetch_models()
+        return self._show_report(report).models
 
     def test_connection(self) -> str:
         """List the models and the balance (where the provider has one), or say exactly what failed.
 
         Returns the text shown, one finding per line.
         """
-        lines: list[str] = []
         with self._busy("Testing connection…"):
-            try:
-                models = self.client.models(self.settings)
-            except Exception as exc:
-                lines.append(f"✗ {self._describe(exc)}")
-            else:
-                self._offer_models(models)
-                lines.append(f"✓ connected · {len(models)} models: {', '.join(models) or '(none)'}")
-                try:
-                    balance = self.client.balance(self.settings)
-                except ConfigError as exc:  # the provider has no balance endpoint
-                    lines.append(f"balance: {self._describe(exc)}")
-                except Exception as exc:
-                    lines.append(f"✗ balance: {self._describe(exc)}")
-                else:
-                    lines.append(f"balance: {describe_balance(balance)}")
-        self.connection.value = _html_lines(lines)
-        return "\n".join(lines)
+            report = self.account.test_connection()
+        return self._show_report(report).text
+
+    def _show_report(self, report: ConnectionReport) -> ConnectionReport:
+        if report.models is not None:
+            self._offer_models(report.models)
+        self.connection.value = _html_lines(report.lines)
+        return report
 
     def _offer_models(self, models: list[str]) -> None:
         options = list(dict.fromkeys([*models, self.settings.model]))
@@ -419,13 +416,6 @@ class SettingsForm:
             self.model.options = tuple(options)
         finally:
             self._syncing = False
-
-    def _describe(self, exc: Exception) -> str:
-        """One line for the person at the notebook, with the key masked should it appear."""
-        text = _one_line(str(exc)) or type(exc).__name__
-        if not isinstance(exc, DeepSeekError):
-            text = f"{type(exc).__name__}: {text}"
-        return redact(text, *self.settings.secrets_to_redact())
 
     def _busy(self, note: str) -> _Busy:
         return _Busy(self, note)
@@ -462,21 +452,6 @@ def _all_widgets(root: Any) -> list[Any]:
             if isinstance(model, widgets.Widget):
                 stack.append(model)
     return found
-
-
-def describe_balance(balance: Any) -> str:
-    """DeepSeek's ``/user/balance`` body as one line, e.g. ``"100.00 USD (available)"``."""
-    if not isinstance(balance, dict):
-        return _one_line(str(balance))[:200]
-    parts = []
-    for info in balance.get("balance_infos") or []:
-        if isinstance(info, dict):
-            parts.append(f"{info.get('total_balance', '?')} {info.get('currency', '')}".strip())
-    text = ", ".join(parts) or "no balance figures"
-    available = balance.get("is_available")
-    if available is not None:
-        text += " (available)" if available else " (not available for API calls)"
-    return text
 
 
 def _one_line(text: str) -> str:
