@@ -54,8 +54,9 @@ requests themselves.
 
 Cost: before anything is sent the cost is estimated from the price table,
 pricing every prompt as uncached at about 3 characters per token and every
-answer at ``max_tokens`` (:data:`PREVIEW_OUTPUT_TOKENS` when unset; a JSON
-retry is not foreseen). Above ``confirm_above`` the batch stops with
+answer at ``max_tokens`` (:data:`~deepseek_magic.estimate.DEFAULT_OUTPUT_TOKENS`
+when unset; a JSON retry is not foreseen), by the same estimator as the
+session's ``max_cost``. Above ``confirm_above`` the batch stops with
 :class:`BatchNeedsConfirmation` unless ``confirmed=True``. In the result,
 ``cost`` is what this run paid for the row: ``0.0`` for a reply from the
 cache, whose token counts are still shown.
@@ -71,10 +72,8 @@ import asyncio
 import concurrent.futures
 import contextlib
 import hashlib
-import json as jsonlib
 import math
 import os
-import random
 import ssl
 import threading
 import time
@@ -87,7 +86,7 @@ import httpx
 from pydantic import BaseModel, SecretStr
 
 from .cache import ReplyCache, cache_key
-from .client import MAX_RETRY_AFTER, RETRYABLE_STATUS, AsyncChatClient, retry_delay
+from .client import AsyncChatClient
 from .config import Settings
 from .errors import (
     APIConnectionError,
@@ -101,9 +100,11 @@ from .errors import (
     RateLimitError,
     StreamInterrupted,
 )
+from .estimate import estimate_cost
 from .events import Reply, Usage
 from .interpolation import InterpolationError, interpolate
 from .providers import ChatRequest, get_provider
+from .retry import RETRYABLE_STATUS, RetryPolicy
 from .session import Exchange, Session
 
 if TYPE_CHECKING:
@@ -127,8 +128,6 @@ __all__ = [
 T = TypeVar("T")
 
 DEFAULT_CONCURRENCY = 16
-#: Output tokens assumed per row in the cost preview when ``max_tokens`` is unset.
-PREVIEW_OUTPUT_TOKENS = 1024
 #: 429 answers one row may get before it is recorded as an error instead of waiting again.
 MAX_RATE_LIMITED = 20
 #: How long the calling thread sleeps between looks at the batch (progress refresh, interrupt latency).
@@ -385,6 +384,7 @@ class _Batch:
         self.results = results
         self.cache = cache
         self.retry_settings = retry_settings
+        self.retry_policy = RetryPolicy.of(retry_settings)
         self.prices = session.prices
         self.json_mode = json_mode
         self.concurrency = concurrency
@@ -549,13 +549,11 @@ class _Batch:
             job.error = _one_line(f"{exc} (refused {job.rate_limited} times; giving up on this row)")
             return None
         if exc.retry_after is not None:
-            if exc.retry_after > MAX_RETRY_AFTER:
+            if not self.retry_policy.honours(exc.retry_after):
                 job.error = _one_line(f"{exc} (asked to wait {exc.retry_after:g} s; not waiting)")
                 return None
             return exc.retry_after
-        settings = self.retry_settings
-        ceiling = min(settings.backoff_max, settings.backoff_base * 2 ** min(job.rate_limited - 1, 16))
-        return random.uniform(ceiling / 2, ceiling)
+        return self.retry_policy.backoff(job.rate_limited - 1)  # not bounded by max_retries: MAX_RATE_LIMITED is
 
     def _failure_pause(self, job: _Job, exc: DeepSeekError) -> float | None:
         # A connection closed after the request went out is not sent again: it may have been billed.
@@ -564,7 +562,7 @@ class _Batch:
         )
         if retryable:
             retry_after = exc.retry_after if isinstance(exc, APIStatusError) else None
-            delay = retry_delay(self.retry_settings, job.failures, retry_after)
+            delay = self.retry_policy.delay(job.failures, retry_after)
             job.failures += 1
             if delay is not None:
                 return delay
@@ -629,17 +627,9 @@ def _batch_states(session: Session) -> dict[tuple[str, str], dict[int, RowResult
 
 
 def _estimate(session: Session, settings: Settings, jobs: Iterable[_Job]) -> tuple[int, float | None]:
-    """Rows to send and the upper cost estimate for them (see the module docstring)."""
-    prompt_tokens = 0
-    count = 0
-    for job in jobs:
-        assert job.request is not None
-        count += 1
-        prompt_tokens += len(jsonlib.dumps(job.request.messages, ensure_ascii=False)) // 3 + 1
-    output = (settings.max_tokens or PREVIEW_OUTPUT_TOKENS) * count
-    if not count:
-        return 0, 0.0
-    return count, session.prices.estimate(settings.provider, settings.model, prompt_tokens, output)
+    """Rows to send and the upper cost estimate for them (the session budget's estimator)."""
+    prompts = [job.request.messages for job in jobs if job.request is not None]
+    return len(prompts), estimate_cost(session.prices, settings, prompts)
 
 
 def _report(progress: ProgressArg, tally: _Tally) -> None:

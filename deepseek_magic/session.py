@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .client import AsyncChatClient, ChatClient, EventCallback
 from .config import Settings
 from .errors import BudgetExceeded, ConfigError, DeepSeekError, ReplyError, StreamInterrupted
+from .estimate import estimate_cost
 from .events import Accumulator, Reply, Usage
 from .files import FileKindError, open_regular, write_atomically
 from .pricing import PRICES, PriceTable
@@ -504,14 +505,12 @@ class Session:
     def check_budget(self, request: ChatRequest) -> None:
         """Refuse to send when the upper estimate of ``request`` would cross :attr:`max_cost`.
 
-        The estimate prices every prompt token as uncached (about 3 characters
-        per token) and the output at ``max_tokens`` (8192 when unset).
+        The estimate is :func:`~deepseek_magic.estimate.estimate_cost` (the same as the batch preview's).
         """
         if self.max_cost is None:
             return
         settings = request.settings
-        prompt_tokens = len(json.dumps(request.messages, ensure_ascii=False)) // 3 + 1
-        estimate = self.prices.estimate(settings.provider, settings.model, prompt_tokens, settings.max_tokens or 8192)
+        estimate = estimate_cost(self.prices, settings, [request.messages])
         if estimate is None:
             raise BudgetExceeded(
                 f"max_cost is set but no price is known for {settings.provider}/{settings.model}; "
