@@ -595,7 +595,7 @@ class Session:
         ``progress``, ``confirm_above``/``confirmed`` (a cost threshold in USD),
         ``namespace``, and Settings fields. See :func:`deepseek_magic.batch.run_batch`.
         """
-        from .batch import run_batch
+        from .batch.runner import run_batch  # downward (session → features); lazy: batches pull in pandas
 
         return run_batch(self, rows, template, **options)
 

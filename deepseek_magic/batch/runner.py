@@ -1,4 +1,4 @@
-"""Concurrent batches: one prompt template over the rows of a table, answers back as a DataFrame.
+"""The batch runner: one prompt template over the rows of a table, answers back as a DataFrame.
 
 How it runs: every row's requests go out on **one** event loop that lives in a
 daemon thread (:class:`LoopThread`) over one ``httpx.AsyncClient``; the
@@ -83,12 +83,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast
 
 import httpx
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel
 
-from .cache import ReplyCache, cache_key
-from .client import AsyncChatClient
-from .config import Settings
-from .errors import (
+from ..cache import ReplyCache, cache_key
+from ..client import AsyncChatClient
+from ..config import Settings
+from ..errors import (
     APIConnectionError,
     APIStatusError,
     AuthenticationError,
@@ -100,15 +100,16 @@ from .errors import (
     RateLimitError,
     StreamInterrupted,
 )
-from .estimate import estimate_cost
-from .events import Reply, Usage
-from .interpolation import InterpolationError, interpolate
-from .providers import ChatRequest, get_provider
-from .retry import RETRYABLE_STATUS, RetryPolicy
-from .session import Exchange, Session
+from ..estimate import estimate_cost
+from ..events import Reply, Usage
+from ..interpolation import InterpolationError, interpolate
+from ..providers import ChatRequest, get_provider
+from ..retry import RETRYABLE_STATUS, RetryPolicy
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ..session import Exchange, Session
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -119,9 +120,7 @@ __all__ = [
     "LoopThread",
     "RowResult",
     "batch_meta",
-    "batch_partition",
     "run_batch",
-    "run_dask_batch",
     "shared_loop",
 ]
 
@@ -693,7 +692,8 @@ def run_batch(
         raise ConfigError(
             f"no API key for {provider.display_name}: set {row_settings.key_variable} or enter it in %deepseek settings"
         )
-    scratch = Session(f"{session.name}:batch", settings=row_settings, prices=session.prices)
+    # The session's own class: this module sits below the session layer and never imports it.
+    scratch = type(session)(f"{session.name}:batch", settings=row_settings, prices=session.prices)
     names: Mapping[str, Any] = namespace if namespace is not None else {}
 
     jobs: list[_Job] = []
@@ -718,9 +718,7 @@ def run_batch(
             fingerprint.update(b"!" + job.error.encode())
             continue
         try:
-            job.exchange = Exchange(
-                scratch, prompt, key=f"batch-{position}", system=system, settings=row_settings, schema=schema
-            )
+            job.exchange = scratch.exchange(prompt, key=f"batch-{position}", system=system, schema=schema)
         except ConfigError as exc:  # text that cannot be sent (a lone surrogate): this row's error
             job.error = _one_line(str(exc))
             fingerprint.update(b"!" + job.error.encode())
@@ -871,7 +869,7 @@ def _frame(results: Sequence[RowResult], index: Any, json_mode: bool) -> pd.Data
 def _schema_fields(schema: Any) -> list[str] | None:
     if schema is None:
         return None
-    from .structured import json_schema_of
+    from ..structured import json_schema_of
 
     properties = json_schema_of(schema).get("properties")
     return [str(name) for name in properties] if isinstance(properties, dict) else None
@@ -907,78 +905,3 @@ def batch_meta(*, json_mode: bool = False, schema: Any = None, index: Any = None
     if index is not None:
         frame.index = index[:0]
     return frame
-
-
-def batch_partition(
-    frame: pd.DataFrame,
-    *,
-    settings: Mapping[str, Any],
-    template: str,
-    cache_path: str | None = None,
-    columns: Sequence[str] | None = None,
-    **kwargs: Any,
-) -> pd.DataFrame:
-    """:func:`run_batch` over one partition, with a Session built from ``settings`` (for ``map_partitions``).
-
-    Top-level and free of closures so Dask can pickle it by reference. The API
-    key travels inside ``settings`` (as a ``SecretStr``, masked in any repr) or
-    comes from the worker's environment. ``columns`` makes every partition
-    match the ``meta`` Dask was promised, even when some JSON field is absent
-    from a partition's replies. No confirmation is asked on workers.
-    """
-    session = Session("dask-batch", settings=Settings.build(**dict(settings)))
-    cache = ReplyCache(cache_path) if cache_path else None
-    kwargs.setdefault("confirmed", True)
-    try:
-        result = run_batch(session, frame, template, cache=cache, progress=None, **kwargs)
-    finally:
-        if cache is not None:
-            cache.close()
-    if columns is not None:
-        attrs = dict(result.attrs)
-        result = result.reindex(columns=list(columns))
-        result.attrs.update(attrs)
-    return result
-
-
-def run_dask_batch(
-    ddf: Any,
-    template: str,
-    *,
-    settings: Settings,
-    meta: pd.DataFrame | None = None,
-    cache: ReplyCache | str | os.PathLike[str] | None = None,
-    send_key: bool = True,
-    **kwargs: Any,
-) -> Any:
-    """The batch over a Dask DataFrame, partition by partition: a lazy Dask DataFrame.
-
-    ``kwargs`` go to :func:`run_batch` on each worker (``json``, ``schema``,
-    ``concurrency`` per partition, ``namespace``, Settings fields). With
-    ``send_key`` the resolved API key rides along masked, so remote workers
-    need no environment variable; pass ``send_key=False`` to rely on theirs.
-    ``cache`` is a path (or a ReplyCache, by its path) each worker opens;
-    workers on one machine share it safely.
-    """
-    try:
-        import dask.dataframe  # noqa: F401
-    except ImportError:
-        raise ConfigError("Dask is not installed: pip install 'deepseek-magic[dask]'") from None
-    values = settings.model_dump(exclude={"api_key"})
-    key = settings.resolved_api_key()
-    if send_key and key:
-        values["api_key"] = SecretStr(key)
-    if meta is None:
-        json_mode = bool(kwargs.get("json") or kwargs.get("schema") is not None)
-        index = getattr(getattr(ddf, "_meta", None), "index", None)
-        meta = batch_meta(json_mode=json_mode, schema=kwargs.get("schema"), index=index)
-    cache_path = str(cache.path) if isinstance(cache, ReplyCache) else (os.fspath(cache) if cache is not None else None)
-    return ddf.map_partitions(
-        batch_partition,
-        settings=values,
-        template=template,
-        cache_path=cache_path,
-        columns=list(meta.columns),
-        meta=meta,
-        **kwargs,
-    )
