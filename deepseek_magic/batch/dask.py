@@ -18,7 +18,8 @@ from ..cache import ReplyCache
 from ..config import Settings
 from ..errors import ConfigError
 from ..session import Session
-from .runner import batch_meta, run_batch
+from .results import batch_meta
+from .runner import run_batch
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -73,17 +73,15 @@ import concurrent.futures
 import contextlib
 import hashlib
 import math
-import os
 import ssl
 import threading
 import time
 from collections import ChainMap, deque
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import httpx
-from pydantic import BaseModel
 
 from ..cache import ReplyCache, cache_key
 from ..client import AsyncChatClient
@@ -105,24 +103,22 @@ from ..events import Reply, Usage
 from ..interpolation import InterpolationError, interpolate
 from ..providers import ChatRequest, get_provider
 from ..retry import RETRYABLE_STATUS, RetryPolicy
+from .limiter import AdaptiveLimiter
+from .loop import shared_loop
+from .results import (
+    BatchNeedsConfirmation,
+    BatchPreview,
+    ProgressArg,
+    RowResult,
+    _frame,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from ..session import Exchange, Session
 
-__all__ = [
-    "DEFAULT_CONCURRENCY",
-    "AdaptiveLimiter",
-    "BatchNeedsConfirmation",
-    "BatchPreview",
-    "BatchProgress",
-    "LoopThread",
-    "RowResult",
-    "batch_meta",
-    "run_batch",
-    "shared_loop",
-]
+__all__ = ["DEFAULT_CONCURRENCY", "run_batch"]
 
 T = TypeVar("T")
 
@@ -136,200 +132,8 @@ POLL_INTERVAL = 0.1
 NON_STREAM_READ_TIMEOUT = 600.0
 #: Connections per httpx pool; a batch opens ``ceil(concurrency / POOL_SIZE)`` pools.
 POOL_SIZE = 8
-#: Columns every result has after the reply (or the JSON fields).
-USAGE_COLUMNS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cost", "cached", "error")
 #: Row values for list input: ``{item}`` and ``{value}`` both name the element.
 SCALAR_NAMES = ("item", "value")
-
-
-class BatchNeedsConfirmation(DeepSeekError):
-    """The estimated cost is above ``confirm_above``; nothing was sent."""
-
-    def __init__(self, message: str, preview: BatchPreview) -> None:
-        super().__init__(message)
-        self.preview = preview
-
-
-@dataclass(frozen=True)
-class BatchPreview:
-    """What a batch is about to do, known before anything is sent."""
-
-    total: int
-    to_send: int
-    cached: int
-    resumed: int
-    failed: int
-    #: Upper estimate in USD for the rows to send; ``None`` when no price is known.
-    estimate: float | None
-    concurrency: int
-
-    def describe(self) -> str:
-        """One line for the progress display and the confirmation message."""
-        parts = [f"{self.to_send:,} of {self.total:,} rows to send"]
-        if self.cached:
-            parts.append(f"{self.cached:,} cached")
-        if self.resumed:
-            parts.append(f"{self.resumed:,} already done")
-        if self.failed:
-            parts.append(f"{self.failed:,} failed before sending")
-        cost = "unknown cost" if self.estimate is None else f"up to ~${self.estimate:,.4f}"
-        return f"{', '.join(parts)}; {cost} at concurrency {self.concurrency}"
-
-
-@dataclass(frozen=True)
-class RowResult:
-    """One row's outcome, as it goes into the result frame (small: no reasoning text is kept)."""
-
-    value: Any = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    reasoning_tokens: int = 0
-    cost: float | None = 0.0
-    cached: bool = False
-    error: str | None = None
-
-
-class BatchProgress(Protocol):
-    """What the batch reports to (see :mod:`deepseek_magic.ui.batch_progress`).
-
-    A reporter may also have ``start(preview: BatchPreview)``, called once
-    before sending. A plain callable ``(done, total, errors, tokens, cost)``
-    works too.
-    """
-
-    def update(self, done: int, total: int, errors: int, tokens: int, cost: float) -> None: ...
-
-    def close(self) -> None: ...
-
-
-ProgressArg = BatchProgress | Callable[[int, int, int, int, float], Any] | None
-
-
-# ------------------------------------------------------------------ the loop thread
-
-
-class LoopThread:
-    """An event loop running forever in a daemon thread, for work submitted from other threads.
-
-    One loop for every batch of the process: creating a loop per call would
-    be cheap, but a long-lived one keeps the code honest about never blocking
-    it, and the kernel's own loop is never touched.
-    """
-
-    def __init__(self, name: str = "deepseek-magic-batch") -> None:
-        self.loop = asyncio.new_event_loop()
-        self.pid = os.getpid()
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
-
-    @property
-    def alive(self) -> bool:
-        """False after :meth:`close`, and in a forked child (the thread did not come along)."""
-        return self.pid == os.getpid() and self.thread.is_alive() and not self.loop.is_closed()
-
-    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        """Schedule ``coro`` on the loop; the future's ``cancel()`` cancels the task."""
-        if threading.current_thread() is self.thread:
-            coro.close()
-            raise RuntimeError("cannot wait for the batch loop from inside it; await the coroutine instead")
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    def close(self, timeout: float = 5.0) -> None:
-        if self.loop.is_closed():
-            return
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout)
-        if not self.thread.is_alive():
-            self.loop.close()
-
-
-_shared: LoopThread | None = None
-_shared_lock = threading.Lock()
-
-
-def shared_loop() -> LoopThread:
-    """The process's batch loop, started on first use (and again after a fork)."""
-    global _shared
-    with _shared_lock:
-        if _shared is None or not _shared.alive:
-            _shared = LoopThread()
-        return _shared
-
-
-# -------------------------------------------------------------------- the limiter
-
-
-class AdaptiveLimiter:
-    """A semaphore whose size adapts: halve on 429, creep back up on success (AIMD).
-
-    Halving happens at most once per "round": a 429 for a request that was
-    admitted before the last decrease says nothing new, so a burst of 429s
-    from one wave of requests halves once, not down to 1. Each success adds
-    ``1/limit``, i.e. about one slot per full round of successes, up to the
-    starting size. Not thread-safe: it lives on the batch loop.
-    """
-
-    def __init__(self, limit: int, *, minimum: int = 1) -> None:
-        if limit < 1:
-            raise ValueError("the limit must be at least 1")
-        self.maximum = limit
-        self.minimum = max(1, min(minimum, limit))
-        self._size = float(limit)
-        self.in_flight = 0
-        self.epoch = 0
-        self.lowest = limit
-        self.decreases = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
-
-    @property
-    def limit(self) -> int:
-        return max(self.minimum, int(self._size))
-
-    async def acquire(self) -> int:
-        """Wait for a slot; returns the ticket to hand back to :meth:`release`."""
-        while self.in_flight >= self.limit:
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled():
-                    self._wake()  # we were chosen but will not use the slot: pass it on
-                raise
-            finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-        self.in_flight += 1
-        return self.epoch
-
-    def release(self, ticket: int, outcome: Literal["ok", "rate_limited", "other"] = "other") -> None:
-        """Give the slot back, telling how the request went."""
-        self.in_flight -= 1
-        if outcome == "rate_limited":
-            if ticket == self.epoch:
-                self._size = max(float(self.minimum), self._size / 2)
-                self.epoch += 1
-                self.decreases += 1
-                self.lowest = min(self.lowest, self.limit)
-        elif outcome == "ok":
-            self._size = min(float(self.maximum), self._size + 1.0 / self._size)
-        self._wake()
-
-    def _wake(self) -> None:
-        free = self.limit - self.in_flight
-        for waiter in list(self._waiters):
-            if free <= 0:
-                break
-            if not waiter.done():
-                waiter.set_result(None)
-                free -= 1
-
-
-# ---------------------------------------------------------------------- one batch
 
 
 @dataclass(eq=False)
@@ -833,75 +637,3 @@ def _wait(future: concurrent.futures.Future[None], batch: _Batch, progress: Prog
         future.cancel()
         batch.finished.wait(timeout=5.0)  # in-flight requests are closed; finished rows are in ``results``
         raise
-
-
-def _frame(results: Sequence[RowResult], index: Any, json_mode: bool) -> pd.DataFrame:
-    import pandas as pd
-
-    columns: dict[str, Any] = {}
-    if json_mode:
-        values = [r.value.model_dump() if isinstance(r.value, BaseModel) else r.value for r in results]
-        present = [v for v in values if v is not None]
-        if present and all(isinstance(v, Mapping) for v in present):
-            fields: dict[str, None] = {}
-            for value in present:
-                fields.update(dict.fromkeys(str(key) for key in value))
-            for name in fields:
-                column = f"data.{name}" if name in USAGE_COLUMNS else name
-                columns[column] = [v.get(name) if isinstance(v, Mapping) else None for v in values]
-        else:
-            columns["data"] = pd.Series(values, dtype=object, index=index)
-    else:
-        columns["reply"] = [r.value for r in results]
-    columns["prompt_tokens"] = pd.Series([r.prompt_tokens for r in results], dtype="int64", index=index)
-    columns["completion_tokens"] = pd.Series([r.completion_tokens for r in results], dtype="int64", index=index)
-    columns["reasoning_tokens"] = pd.Series([r.reasoning_tokens for r in results], dtype="int64", index=index)
-    columns["cost"] = pd.Series([r.cost for r in results], dtype="float64", index=index)
-    columns["cached"] = pd.Series([r.cached for r in results], dtype="bool", index=index)
-    columns["error"] = pd.Series([r.error for r in results], dtype=object, index=index)
-    frame: pd.DataFrame = pd.DataFrame(columns, index=index)
-    return frame
-
-
-# ------------------------------------------------------------------------- dask
-
-
-def _schema_fields(schema: Any) -> list[str] | None:
-    if schema is None:
-        return None
-    from ..structured import json_schema_of
-
-    properties = json_schema_of(schema).get("properties")
-    return [str(name) for name in properties] if isinstance(properties, dict) else None
-
-
-def batch_meta(*, json_mode: bool = False, schema: Any = None, index: Any = None) -> pd.DataFrame:
-    """An empty frame with the columns and dtypes :func:`run_batch` returns (Dask's ``meta``).
-
-    In JSON mode the columns come from the schema's properties; without a
-    schema they cannot be known before the replies arrive, so the caller
-    must give ``meta`` itself.
-    """
-    import pandas as pd
-
-    columns: dict[str, Any] = {}
-    if json_mode or schema is not None:
-        fields = _schema_fields(schema)
-        if fields is None:
-            raise ConfigError(
-                "in JSON mode without a schema the columns are unknown until the replies arrive; "
-                "pass meta= (an empty DataFrame with the expected columns) or a schema"
-            )
-        for name in fields:
-            columns[f"data.{name}" if name in USAGE_COLUMNS else name] = pd.Series([], dtype=object)
-    else:
-        columns["reply"] = pd.Series([], dtype=object)
-    for name in USAGE_COLUMNS[:3]:
-        columns[name] = pd.Series([], dtype="int64")
-    columns["cost"] = pd.Series([], dtype="float64")
-    columns["cached"] = pd.Series([], dtype="bool")
-    columns["error"] = pd.Series([], dtype=object)
-    frame: pd.DataFrame = pd.DataFrame(columns)
-    if index is not None:
-        frame.index = index[:0]
-    return frame
