@@ -8,12 +8,12 @@ under a key that covers everything that shapes it.
 What the key covers: the provider, the endpoint URL, the headers sent (minus
 ``Accept`` and the credentials, which are added later by the client and never
 reach this module) and the exact JSON body the provider would send, with the
-fields that only say *how* the reply is delivered removed (``stream`` and
-``stream_options``; Runware's fresh-per-call ``taskUUID`` and its
-``deliveryMethod``). So a streamed cell and a non-streamed batch row share an
-entry, while a change of model, temperature, seed, system prompt or any other
-parameter is a different key. The API key is never part of the key and is
-never stored.
+fields that only say *how* the reply is delivered removed by the provider
+itself (:class:`CacheKeyed`: this module knows no provider's body fields).
+So a streamed cell and a non-streamed batch row share an entry, while a
+change of model, temperature, seed, system prompt or any other parameter
+is a different key. The API key is never part of the key and is never
+stored.
 
 What is never stored: partial, interrupted or failed replies (``put`` ignores
 them), so a cached answer is always one the model finished.
@@ -42,7 +42,7 @@ import time
 import warnings
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from .events import Reply
 from .providers import ChatRequest, get_provider
@@ -55,10 +55,6 @@ CACHE_FILE = "replies.sqlite"
 BUSY_TIMEOUT = 0.1
 #: Bumped when the key recipe changes, so old entries simply stop matching.
 KEY_VERSION = 1
-#: Body fields that change how a reply is delivered, never what it says.
-_DELIVERY_FIELDS = ("stream", "stream_options")
-#: The same for Runware's task objects (a fresh ``taskUUID`` per call; stream/sync/async delivery).
-_TASK_DELIVERY_FIELDS = ("taskUUID", "deliveryMethod")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS replies (
     key TEXT PRIMARY KEY,
@@ -79,16 +75,22 @@ def default_cache_path() -> Path:
     return base / "deepseek-magic" / CACHE_FILE
 
 
-def _normalized_body(body: Any) -> Any:
-    """``body`` without the delivery-only fields (a copy; the original is untouched)."""
-    if isinstance(body, dict):
-        return {name: value for name, value in body.items() if name not in _DELIVERY_FIELDS}
-    if isinstance(body, list):  # Runware: a list of task objects
-        return [
-            {k: v for k, v in task.items() if k not in _TASK_DELIVERY_FIELDS} if isinstance(task, dict) else task
-            for task in body
-        ]
-    return body
+@runtime_checkable
+class CacheKeyed(Protocol):
+    """Optional provider method: the body as far as it decides the reply.
+
+    Why a seam: only the provider knows which of its body fields change how a
+    reply is *delivered* (streamed or not, a fresh task id per call, async
+    delivery) rather than what it *says*; the cache must not know any
+    provider's wire format. A provider without it is keyed on its whole body.
+    The method returns a copy and leaves ``body`` untouched.
+    """
+
+    def cache_body(self, body: Any) -> Any: ...
+
+
+def _canonical_body(provider: object, body: Any) -> Any:
+    return provider.cache_body(body) if isinstance(provider, CacheKeyed) else body
 
 
 def cache_key(request: ChatRequest) -> str:
@@ -99,7 +101,8 @@ def cache_key(request: ChatRequest) -> str:
     could not be sent has no key either.
     """
     settings = request.settings
-    call = get_provider(settings.provider).prepare(request)
+    provider = get_provider(settings.provider)
+    call = provider.prepare(request)
     headers = {name.lower(): value for name, value in call.headers.items() if name.lower() != "accept"}
     material = {
         "v": KEY_VERSION,
@@ -107,7 +110,7 @@ def cache_key(request: ChatRequest) -> str:
         "method": call.method,
         "url": call.url,
         "headers": headers,
-        "body": _normalized_body(call.body),
+        "body": _canonical_body(provider, call.body),
     }
     text = json.dumps(material, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     # surrogatepass: a key for text that cannot be sent must not fail here; sending reports it in one line.

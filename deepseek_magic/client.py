@@ -21,9 +21,7 @@ stays consistent.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
-import random
 import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
@@ -49,12 +47,9 @@ from .errors import (
 )
 from .events import Accumulator, Error, Event, Reply
 from .providers import ChatRequest, HttpCall, Provider, StreamParser, get_provider
+from .retry import MAX_RETRY_AFTER, RETRYABLE_STATUS, RetryPolicy, parse_retry_after, retry_delay
 from .sse import SSEDecoder, SSEOverflow
 from .textcheck import bad_text_problem
-
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-#: A Retry-After longer than this is not waited for; the error is raised instead.
-MAX_RETRY_AFTER = 60.0
 
 EventCallback = Callable[[Event], None]
 #: Told (one line) before the client waits to send a request again: "rate limited, retrying in 4 s".
@@ -91,38 +86,6 @@ class Polling(Protocol):
 
 
 # --------------------------------------------------------------------- shared logic
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    current = time.time() if now is None else now
-    return max(when.timestamp() - current, 0.0)
-
-
-def retry_delay(settings: Settings, attempt: int, retry_after: float | None) -> float | None:
-    """How long to wait before attempt ``attempt + 1``, or ``None`` to give up.
-
-    Exponential backoff with full jitter, unless the server said when to come
-    back; a server asking for more than :data:`MAX_RETRY_AFTER` is not
-    waited for (the user sees the error at once and can decide).
-    """
-    if attempt >= settings.max_retries:
-        return None
-    if retry_after is not None:
-        return retry_after if retry_after <= MAX_RETRY_AFTER else None
-    ceiling = min(settings.backoff_max, settings.backoff_base * (2**attempt))
-    return random.uniform(ceiling / 2, ceiling)
 
 
 class ProviderAuth(httpx.Auth):
@@ -374,54 +337,6 @@ class StreamDecoder:
         return self.parser.done
 
 
-def _read_capped(response: httpx.Response, cap: int, prepared: _Prepared, acc: Accumulator) -> bytes:
-    """The whole body, or :class:`StreamInterrupted` as soon as it passes ``cap`` bytes."""
-    parts: list[bytes] = []
-    size = 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > cap:
-            raise _too_large(prepared, "a reply", cap, acc)
-        parts.append(chunk)
-    return b"".join(parts)
-
-
-async def _aread_capped(response: httpx.Response, cap: int, prepared: _Prepared, acc: Accumulator) -> bytes:
-    """Async twin of :func:`_read_capped`."""
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > cap:
-            raise _too_large(prepared, "a reply", cap, acc)
-        parts.append(chunk)
-    return b"".join(parts)
-
-
-def _read_error_body(response: httpx.Response) -> bytes:
-    """The first :data:`MAX_ERROR_BODY` bytes of an error answer; the rest is never read."""
-    parts: list[bytes] = []
-    size = 0
-    for chunk in response.iter_bytes():
-        parts.append(chunk)
-        size += len(chunk)
-        if size >= MAX_ERROR_BODY:
-            break
-    return b"".join(parts)[:MAX_ERROR_BODY]
-
-
-async def _aread_error_body(response: httpx.Response) -> bytes:
-    """Async twin of :func:`_read_error_body`."""
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        parts.append(chunk)
-        size += len(chunk)
-        if size >= MAX_ERROR_BODY:
-            break
-    return b"".join(parts)[:MAX_ERROR_BODY]
-
-
 def _is_json_response(response: httpx.Response) -> bool:
     return str(response.headers.get("content-type", "")).startswith("application/json")
 
@@ -492,6 +407,177 @@ def _interrupted(prepared: _Prepared, exc: Exception, accumulator: Accumulator) 
     return StreamInterrupted(f"{name} {why} mid-reply; {got}", accumulator.reply(partial=True))
 
 
+# ------------------------------------------------------------------ sans-IO request flow
+#
+# Every decision about one call lives in the generators below: which URL to
+# try, whether a failure may be sent again and after what pause, how much of a
+# body to read, when a stream is finished, what error to raise. They do no I/O:
+# they yield a step (send this, read that, sleep so long, here are events) and
+# are sent its outcome back; a transport failure is thrown into them at the
+# step that failed. ChatClient and AsyncChatClient only perform the steps, so
+# the sync and async paths cannot drift apart.
+
+
+@dataclass(slots=True)
+class _Send:
+    """Send the prepared call to ``url``; the outcome is the (streaming) response."""
+
+    prepared: _Prepared
+    url: str
+
+
+@dataclass(slots=True)
+class _Read:
+    """Read ``response`` until it ends or passes ``cap`` bytes; the outcome is the bytes read."""
+
+    response: httpx.Response
+    cap: int
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """The next chunk of ``response``'s body, ``None`` at its end (the same step is yielded again per chunk)."""
+
+    response: httpx.Response
+    chunks: Any = None  # the driver's iterator over the body, kept between chunks
+
+
+@dataclass(slots=True)
+class _Close:
+    """Release ``response`` early (nothing more is read from it)."""
+
+    response: httpx.Response
+
+
+@dataclass(slots=True)
+class _Sleep:
+    seconds: float
+
+
+#: A step, or a list of events to hand to the caller.
+_Step = _Send | _Read | _Chunk | _Close | _Sleep | list[Event]
+_Flow = Generator[_Step, Any, Any]
+
+
+def _open_flow(prepared: _Prepared, on_retry: RetryNotice | None) -> Generator[_Step, Any, httpx.Response]:
+    """Send until an answer below 400 comes, retrying only what cannot have been billed (module docstring)."""
+    policy = RetryPolicy.of(prepared.settings)
+    urls = prepared.call.urls
+    url_index = 0
+    attempt = 0
+    while True:
+        url = urls[url_index]
+        failure: DeepSeekError
+        try:
+            response: httpx.Response = yield _Send(prepared, url)
+        except httpx.TransportError as exc:
+            if not _is_connect_failure(exc):
+                raise _connection_failure(prepared, url, exc) from None
+            if url_index + 1 < len(urls):
+                url_index += 1  # a fallback base: the first could not be reached
+                continue
+            failure = _connection_failure(prepared, url, exc)
+            retry_after = None
+        else:
+            if response.status_code < 400:
+                return response
+            try:
+                content: bytes = yield _Read(response, MAX_ERROR_BODY)
+            except httpx.TransportError:
+                content = b""
+            yield _Close(response)
+            failure = _status_failure(prepared, response, content[:MAX_ERROR_BODY])
+            if response.status_code not in RETRYABLE_STATUS:
+                raise failure
+            retry_after = failure.retry_after if isinstance(failure, APIStatusError) else None
+        delay = policy.delay(attempt, retry_after)
+        if delay is None:
+            raise failure
+        if on_retry is not None:
+            on_retry(_retry_notice(failure, delay))
+        yield _Sleep(delay)
+        attempt += 1
+
+
+def _capped(prepared: _Prepared, content: bytes, cap: int, acc: Accumulator) -> bytes:
+    if len(content) > cap:
+        raise _too_large(prepared, "a reply", cap, acc)
+    return content
+
+
+def _json_flow(prepared: _Prepared, acc: Accumulator | None = None) -> Generator[_Step, Any, Any]:
+    """Open, read one whole JSON answer (bounded), return it decoded."""
+    response = yield from _open_flow(prepared, None)
+    content: bytes = yield _Read(response, MAX_JSON_BODY)
+    yield _Close(response)
+    return _json_body(prepared, _capped(prepared, content, MAX_JSON_BODY, acc or Accumulator()))
+
+
+def _poll_flow(submitted: _Prepared, plan: tuple[Polling, HttpCall]) -> Generator[_Step, Any, list[Event]]:
+    """Poll until the provider has the result of ``submitted``, within ``read_timeout``."""
+    poller, call = plan
+    prepared = _prepare(submitted.provider, call, submitted.settings)
+    clock = _PollClock(submitted.provider.display_name, submitted.settings)
+    while True:
+        yield _Sleep(clock.next_wait())
+        body = yield from _json_flow(prepared)
+        events = poller.poll_result(submitted.call, body)
+        if events is not None:
+            return events
+
+
+def _reply_flow(request: ChatRequest, state: _StreamState, acc: Accumulator) -> Generator[_Step, Any, None]:
+    """One reply: open, then a whole JSON body (maybe polled for) or a bounded stream, as event lists."""
+    provider = state.provider
+    prepared = _prepare(provider, provider.prepare(request), request.settings)
+    state.settings = prepared.settings
+    response = yield from _open_flow(prepared, state.on_retry)
+    try:
+        _check_answer(prepared, response)
+        if not prepared.call.stream or _is_json_response(response):
+            content: bytes = yield _Read(response, MAX_JSON_BODY)
+            body = _json_body(prepared, _capped(prepared, content, MAX_JSON_BODY, acc))
+            plan = _poll_plan(provider, prepared.call, body)
+            if plan is None:
+                events = provider.parse_body(body)
+            else:
+                yield _Close(response)  # nothing more comes on this connection
+                events = yield from _poll_flow(prepared, plan)
+            if events:
+                yield events
+            return
+        decoder = state.decoder = StreamDecoder(provider)
+        step = _Chunk(response)
+        received = 0
+        while True:
+            chunk: bytes | None = yield step
+            if chunk is None:
+                break
+            received += len(chunk)
+            if received > MAX_STREAM_BYTES:
+                raise _too_large(prepared, "a stream", MAX_STREAM_BYTES, acc)
+            events = decoder.feed(chunk)
+            if events:
+                yield events
+            if decoder.done:
+                return
+        events = decoder.flush()
+        if events:
+            yield events
+    except httpx.TransportError as exc:
+        raise _interrupted(prepared, exc, acc) from None
+    except SSEOverflow:
+        raise _too_large(prepared, "one stream line", SSEDecoder.max_line, acc) from None
+
+
+def _resume(flow: _Flow, value: Any, error: BaseException | None) -> tuple[bool, Any]:
+    """Advance ``flow`` with an outcome (or a failure thrown in): ``(False, step)`` or ``(True, result)``."""
+    try:
+        return False, (flow.send(value) if error is None else flow.throw(error))
+    except StopIteration as stop:
+        return True, stop.value
+
+
 # ----------------------------------------------------------------------- sync client
 
 
@@ -532,7 +618,7 @@ class ChatClient:
         acc = accumulator if accumulator is not None else Accumulator()
         state = _StreamState(get_provider(request.settings.provider))
         state.on_retry = on_retry
-        with closing(self._iter_events(request, acc, state)) as events:
+        with closing(self._drive(_reply_flow(request, state, acc), acc)) as events:
             if on_event is None:
                 for _ in events:
                     pass
@@ -545,76 +631,19 @@ class ChatClient:
         """The normalized events of one reply, as they arrive; raises like :meth:`chat`."""
         acc = Accumulator()
         state = _StreamState(get_provider(request.settings.provider))
-        with closing(self._iter_events(request, acc, state)) as events:
+        with closing(self._drive(_reply_flow(request, state, acc), acc)) as events:
             yield from events
         state.finish(acc)
 
-    def _iter_events(self, request: ChatRequest, acc: Accumulator, state: _StreamState) -> Generator[Event, None, None]:
-        provider = state.provider
-        prepared = _prepare(provider, provider.prepare(request), request.settings)
-        state.settings = prepared.settings
-        response = self._open(prepared, state.on_retry)
-        add = acc.add
-        try:
-            _check_answer(prepared, response)
-            if not prepared.call.stream or _is_json_response(response):
-                body = _json_body(prepared, _read_capped(response, MAX_JSON_BODY, prepared, acc))
-                plan = _poll_plan(provider, prepared.call, body)
-                if plan is None:
-                    events = provider.parse_body(body)
-                else:
-                    response.close()  # nothing more comes on this connection
-                    events = self._poll(prepared, plan)
-                for event in events:
-                    add(event)
-                    yield event
-                return
-            decoder = state.decoder = StreamDecoder(provider)
-            received = 0
-            for chunk in response.iter_bytes():
-                received += len(chunk)
-                if received > MAX_STREAM_BYTES:
-                    raise _too_large(prepared, "a stream", MAX_STREAM_BYTES, acc)
-                for event in decoder.feed(chunk):
-                    add(event)
-                    yield event
-                if decoder.done:
-                    return
-            for event in decoder.flush():
-                add(event)
-                yield event
-        except httpx.TransportError as exc:
-            raise _interrupted(prepared, exc, acc) from None
-        except SSEOverflow:
-            raise _too_large(prepared, "one stream line", SSEDecoder.max_line, acc) from None
-        finally:
-            response.close()  # also on KeyboardInterrupt and early close: the connection is released
-
-    def _poll(self, submitted: _Prepared, plan: tuple[Polling, HttpCall]) -> list[Event]:
-        """Poll until the provider has the result of ``submitted``, within ``read_timeout``."""
-        poller, call = plan
-        prepared = _prepare(submitted.provider, call, submitted.settings)
-        clock = _PollClock(submitted.provider.display_name, submitted.settings)
-        while True:
-            time.sleep(clock.next_wait())
-            response = self._open(prepared)
-            try:
-                body = _json_body(prepared, _read_capped(response, MAX_JSON_BODY, prepared, Accumulator()))
-            finally:
-                response.close()
-            events = poller.poll_result(submitted.call, body)
-            if events is not None:
-                return events
-
     def get_json(self, call: HttpCall, settings: Settings) -> Any:
         """A small GET such as ``/models`` or ``/user/balance``."""
-        provider = get_provider(settings.provider)
-        prepared = _prepare(provider, call, settings)
-        response = self._open(prepared)
-        try:
-            return _json_body(prepared, _read_capped(response, MAX_JSON_BODY, prepared, Accumulator()))
-        finally:
-            response.close()
+        prepared = _prepare(get_provider(settings.provider), call, settings)
+        events = self._drive(_json_flow(prepared), Accumulator())
+        while True:
+            try:
+                next(events)
+            except StopIteration as stop:
+                return stop.value
 
     def models(self, settings: Settings) -> list[str]:
         """Model ids the provider offers to this key."""
@@ -632,43 +661,76 @@ class ChatClient:
             raise ConfigError(f"{provider.display_name} has no balance endpoint")
         return self.get_json(call, settings)
 
-    def _open(self, prepared: _Prepared, on_retry: RetryNotice | None = None) -> httpx.Response:
-        urls = prepared.call.urls
-        url_index = 0
-        attempt = 0
-        while True:
-            url = urls[url_index]
-            failure: DeepSeekError
-            try:
-                response = self._http.send(_build(self._http, prepared, url), stream=True, auth=prepared.auth)
-            except httpx.TransportError as exc:
-                if not _is_connect_failure(exc):
-                    raise _connection_failure(prepared, url, exc) from None
-                if url_index + 1 < len(urls):
-                    url_index += 1  # a fallback base: the first could not be reached
+    def _drive(self, flow: _Flow, acc: Accumulator) -> Generator[Event, None, Any]:
+        """Perform ``flow``'s steps; events are added to ``acc`` one by one as they are handed on."""
+        opened: list[httpx.Response] = []
+        add = acc.add
+        value: Any = None
+        error: BaseException | None = None
+        try:
+            while True:
+                done, step = _resume(flow, value, error)
+                if done:
+                    return step
+                value = error = None
+                if type(step) is list:
+                    for event in step:
+                        add(event)
+                        yield event
                     continue
-                failure = _connection_failure(prepared, url, exc)
-                retry_after = None
-            else:
-                if response.status_code < 400:
-                    return response
                 try:
-                    content = _read_error_body(response)
-                except httpx.TransportError:
-                    content = b""
-                finally:
-                    response.close()
-                failure = _status_failure(prepared, response, content)
-                if response.status_code not in RETRYABLE_STATUS:
-                    raise failure
-                retry_after = failure.retry_after if isinstance(failure, APIStatusError) else None
-            delay = retry_delay(prepared.settings, attempt, retry_after)
-            if delay is None:
-                raise failure
-            if on_retry is not None:
-                on_retry(_retry_notice(failure, delay))
-            time.sleep(delay)
-            attempt += 1
+                    value = self._perform(step, opened)
+                except httpx.TransportError as exc:
+                    error = exc
+        finally:
+            flow.close()
+            for response in opened:  # also on KeyboardInterrupt and early close: connections are released
+                response.close()
+
+    def _perform(self, step: _Step, opened: list[httpx.Response]) -> Any:
+        if type(step) is _Chunk:
+            if step.chunks is None:
+                step.chunks = step.response.iter_bytes()
+            return next(step.chunks, None)
+        if type(step) is _Send:
+            return self._open(step, opened)
+        if type(step) is _Read:
+            return _read_up_to(step.response.iter_bytes(), step.cap)
+        if type(step) is _Close:
+            step.response.close()
+        elif type(step) is _Sleep:
+            time.sleep(step.seconds)
+        return None
+
+    def _open(self, step: _Send, opened: list[httpx.Response]) -> httpx.Response:
+        prepared = step.prepared
+        response = self._http.send(_build(self._http, prepared, step.url), stream=True, auth=prepared.auth)
+        opened.append(response)
+        return response
+
+
+def _read_up_to(chunks: Iterator[bytes], cap: int) -> bytes:
+    """The body, read until it ends or passes ``cap`` bytes (the rest is never read)."""
+    parts: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        parts.append(chunk)
+        size += len(chunk)
+        if size > cap:
+            break
+    return b"".join(parts)
+
+
+async def _aread_up_to(chunks: AsyncIterator[bytes], cap: int) -> bytes:
+    """Async twin of :func:`_read_up_to`."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        parts.append(chunk)
+        size += len(chunk)
+        if size > cap:
+            break
+    return b"".join(parts)
 
 
 # ---------------------------------------------------------------------- async client
@@ -716,7 +778,7 @@ class AsyncChatClient:
         acc = accumulator if accumulator is not None else Accumulator()
         state = _StreamState(get_provider(request.settings.provider))
         state.on_retry = on_retry
-        async with aclosing(self._iter_events(request, acc, state)) as events:
+        async with aclosing(self._drive(_reply_flow(request, state, acc), acc)) as events:
             async for event in events:
                 if on_event is not None:
                     on_event(event)
@@ -726,123 +788,79 @@ class AsyncChatClient:
         """Events of one reply as they arrive; raises like :meth:`chat`."""
         acc = Accumulator()
         state = _StreamState(get_provider(request.settings.provider))
-        async with aclosing(self._iter_events(request, acc, state)) as events:
+        async with aclosing(self._drive(_reply_flow(request, state, acc), acc)) as events:
             async for event in events:
                 yield event
         state.finish(acc)
 
-    async def _iter_events(
-        self, request: ChatRequest, acc: Accumulator, state: _StreamState
-    ) -> AsyncGenerator[Event, None]:
-        provider = state.provider
-        prepared = _prepare(provider, provider.prepare(request), request.settings)
-        state.settings = prepared.settings
-        response = await self._open(prepared, state.on_retry)
-        add = acc.add
-        try:
-            _check_answer(prepared, response)
-            if not prepared.call.stream or _is_json_response(response):
-                body = _json_body(prepared, await _aread_capped(response, MAX_JSON_BODY, prepared, acc))
-                plan = _poll_plan(provider, prepared.call, body)
-                if plan is None:
-                    events = provider.parse_body(body)
-                else:
-                    await response.aclose()
-                    events = await self._poll(prepared, plan)
-                for event in events:
-                    add(event)
-                    yield event
-                return
-            decoder = state.decoder = StreamDecoder(provider)
-            received = 0
-            async for chunk in response.aiter_bytes():
-                received += len(chunk)
-                if received > MAX_STREAM_BYTES:
-                    raise _too_large(prepared, "a stream", MAX_STREAM_BYTES, acc)
-                for event in decoder.feed(chunk):
-                    add(event)
-                    yield event
-                if decoder.done:
-                    return
-            for event in decoder.flush():
-                add(event)
-                yield event
-        except httpx.TransportError as exc:
-            raise _interrupted(prepared, exc, acc) from None
-        except SSEOverflow:
-            raise _too_large(prepared, "one stream line", SSEDecoder.max_line, acc) from None
-        finally:
-            await response.aclose()
-
-    async def _poll(self, submitted: _Prepared, plan: tuple[Polling, HttpCall]) -> list[Event]:
-        """Async twin of :meth:`ChatClient._poll`."""
-        poller, call = plan
-        prepared = _prepare(submitted.provider, call, submitted.settings)
-        clock = _PollClock(submitted.provider.display_name, submitted.settings)
-        while True:
-            await asyncio.sleep(clock.next_wait())
-            response = await self._open(prepared)
-            try:
-                body = _json_body(prepared, await _aread_capped(response, MAX_JSON_BODY, prepared, Accumulator()))
-            finally:
-                await response.aclose()
-            events = poller.poll_result(submitted.call, body)
-            if events is not None:
-                return events
-
     async def get_json(self, call: HttpCall, settings: Settings) -> Any:
-        provider = get_provider(settings.provider)
-        prepared = _prepare(provider, call, settings)
-        response = await self._open(prepared)
-        try:
-            return _json_body(prepared, await _aread_capped(response, MAX_JSON_BODY, prepared, Accumulator()))
-        finally:
-            await response.aclose()
+        result: list[Any] = []
+        prepared = _prepare(get_provider(settings.provider), call, settings)
+        async with aclosing(self._drive(_json_flow(prepared), Accumulator(), result)) as events:
+            async for _ in events:
+                pass
+        return result[0]
 
-    async def _open(self, prepared: _Prepared, on_retry: RetryNotice | None = None) -> httpx.Response:
-        urls = prepared.call.urls
-        url_index = 0
-        attempt = 0
-        while True:
-            url = urls[url_index]
-            failure: DeepSeekError
-            try:
-                response = await self._http.send(_build(self._http, prepared, url), stream=True, auth=prepared.auth)
-            except httpx.TransportError as exc:
-                if not _is_connect_failure(exc):
-                    raise _connection_failure(prepared, url, exc) from None
-                if url_index + 1 < len(urls):
-                    url_index += 1
+    async def _drive(
+        self, flow: _Flow, acc: Accumulator, result: list[Any] | None = None
+    ) -> AsyncGenerator[Event, None]:
+        """Async twin of :meth:`ChatClient._drive` (an async generator cannot return: ``result`` gets the value)."""
+        opened: list[httpx.Response] = []
+        add = acc.add
+        value: Any = None
+        error: BaseException | None = None
+        try:
+            while True:
+                done, step = _resume(flow, value, error)
+                if done:
+                    if result is not None:
+                        result.append(step)
+                    return
+                value = error = None
+                if type(step) is list:
+                    for event in step:
+                        add(event)
+                        yield event
                     continue
-                failure = _connection_failure(prepared, url, exc)
-                retry_after = None
-            else:
-                if response.status_code < 400:
-                    return response
                 try:
-                    content = await _aread_error_body(response)
-                except httpx.TransportError:
-                    content = b""
-                finally:
-                    await response.aclose()
-                failure = _status_failure(prepared, response, content)
-                if response.status_code not in RETRYABLE_STATUS:
-                    raise failure
-                retry_after = failure.retry_after if isinstance(failure, APIStatusError) else None
-            delay = retry_delay(prepared.settings, attempt, retry_after)
-            if delay is None:
-                raise failure
-            if on_retry is not None:
-                on_retry(_retry_notice(failure, delay))
-            await asyncio.sleep(delay)
-            attempt += 1
+                    value = await self._perform(step, opened)
+                except httpx.TransportError as exc:
+                    error = exc
+        finally:
+            flow.close()
+            for response in opened:
+                await response.aclose()
+
+    async def _perform(self, step: _Step, opened: list[httpx.Response]) -> Any:
+        if type(step) is _Chunk:
+            if step.chunks is None:
+                step.chunks = step.response.aiter_bytes()
+            return await anext(step.chunks, None)
+        if type(step) is _Send:
+            return await self._open(step, opened)
+        if type(step) is _Read:
+            return await _aread_up_to(step.response.aiter_bytes(), step.cap)
+        if type(step) is _Close:
+            await step.response.aclose()
+        elif type(step) is _Sleep:
+            await asyncio.sleep(step.seconds)
+        return None
+
+    async def _open(self, step: _Send, opened: list[httpx.Response]) -> httpx.Response:
+        prepared = step.prepared
+        response = await self._http.send(_build(self._http, prepared, step.url), stream=True, auth=prepared.auth)
+        opened.append(response)
+        return response
 
 
 __all__ = [
+    "MAX_RETRY_AFTER",
+    "RETRYABLE_STATUS",
     "AsyncChatClient",
     "ChatClient",
     "Error",
     "Polling",
+    "RetryPolicy",
     "StreamDecoder",
     "parse_retry_after",
     "retry_delay",

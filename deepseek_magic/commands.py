@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
+from .line_words import parser_tokens
+
 if TYPE_CHECKING:
     from .magics import DeepSeekMagics
     from .providers import HttpCall
@@ -39,8 +41,6 @@ HELP = """\
 
 
 def run_subcommand(magics: DeepSeekMagics, line: str) -> Any:
-    from .magics import parser_tokens
-
     words = parser_tokens(line)
     if not words:
         return show_help(magics, [])

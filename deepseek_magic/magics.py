@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import keyword
 import re
-import shlex
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -392,6 +391,8 @@ class DeepSeekMagics(Magics):
                 "API keys are not accepted as options (they would be saved with the notebook); "
                 "use %deepseek settings or the DEEPSEEK_API_KEY environment variable"
             )
+        from .line_words import parser_tokens  # downward, lazy like this module's other imports
+
         parser = self.deepseek.parser
         tokens = parser_tokens(line)
         seen: set[str] = set()
@@ -529,14 +530,6 @@ def stored_value(reply: Reply, json_mode: bool) -> Any:
     if len(reply.choices) > 1:
         return [choice.data if json_mode else choice.content for choice in reply.choices]
     return reply.data if json_mode else reply.content
-
-
-def parser_tokens(line: str) -> list[str]:
-    """The line split like a POSIX shell: quotes group words and are removed."""
-    try:
-        return shlex.split(line, posix=True)
-    except ValueError as exc:
-        raise UsageError(f"could not read the options: {exc}") from None
 
 
 def _one_line(message: str) -> str:

@@ -22,7 +22,7 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .client import AsyncChatClient, ChatClient, EventCallback
 from .config import Settings, default_settings
 from .errors import BudgetExceeded, ConfigError, DeepSeekError, ReplyError, StreamInterrupted
+from .estimate import estimate_cost
 from .events import Accumulator, Reply, Usage
 from .files import FileKindError, open_regular, write_atomically
 from .pricing import PRICES, PriceTable
@@ -419,6 +420,21 @@ def strict(tool: dict[str, Any]) -> dict[str, Any]:
     return {**tool, "function": function}
 
 
+@dataclass(slots=True)
+class _Send:
+    """Conversation step: send ``request``, streaming into ``accumulator``; the outcome is the reply."""
+
+    request: ChatRequest
+    accumulator: Accumulator
+
+
+@dataclass(slots=True)
+class _Accept:
+    """Conversation step: accept ``reply`` into the exchange (tools run here, sync or async)."""
+
+    reply: Reply
+
+
 class Session:
     """A named conversation: ``Session().ask("...")`` from scripts, cells in notebooks.
 
@@ -433,6 +449,7 @@ class Session:
         *,
         settings: Settings | None = None,
         client: ChatClient | None = None,
+        async_client: AsyncChatClient | None = None,
         system: str | None = None,
         max_cost: float | None = None,
         prices: PriceTable | None = None,
@@ -449,6 +466,8 @@ class Session:
         #: Tokens and cost billed outside the turns (batch rows): counted in :attr:`usage` and :attr:`cost`.
         self.batch_usage = Usage(cost=0.0)
         self._client = client
+        self._async_client: AsyncChatClient | None = async_client
+        self._async_loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"Session({self.name!r}, turns={len(self.turns)}, model={self.settings.model!r})"
@@ -504,14 +523,12 @@ class Session:
     def check_budget(self, request: ChatRequest) -> None:
         """Refuse to send when the upper estimate of ``request`` would cross :attr:`max_cost`.
 
-        The estimate prices every prompt token as uncached (about 3 characters
-        per token) and the output at ``max_tokens`` (8192 when unset).
+        The estimate is :func:`~deepseek_magic.estimate.estimate_cost` (the same as the batch preview's).
         """
         if self.max_cost is None:
             return
         settings = request.settings
-        prompt_tokens = len(json.dumps(request.messages, ensure_ascii=False)) // 3 + 1
-        estimate = self.prices.estimate(settings.provider, settings.model, prompt_tokens, settings.max_tokens or 8192)
+        estimate = estimate_cost(self.prices, settings, [request.messages])
         if estimate is None:
             raise BudgetExceeded(
                 f"max_cost is set but no price is known for {settings.provider}/{settings.model}; "
@@ -578,7 +595,7 @@ class Session:
         ``progress``, ``confirm_above``/``confirmed`` (a cost threshold in USD),
         ``namespace``, and Settings fields. See :func:`deepseek_magic.batch.run_batch`.
         """
-        from .batch import run_batch
+        from .batch.runner import run_batch  # downward (session → features); lazy: batches pull in pandas
 
         return run_batch(self, rows, template, **options)
 
@@ -606,6 +623,80 @@ class Session:
         """
         exchange = self.exchange(text, **options)
         client = self.client
+        steps = self._conversation(exchange, cache, on_retry, accumulator)
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = steps.send(value) if error is None else steps.throw(error)
+            except StopIteration as stop:
+                reply: Reply = stop.value
+                return reply
+            value = error = None
+            try:
+                if isinstance(step, _Send):
+                    value = client.chat(
+                        step.request, on_event=on_event, accumulator=step.accumulator, on_retry=on_retry
+                    )
+                else:
+                    exchange.accept(step.reply)  # runs the tools the reply asked for
+            except BaseException as exc:  # handed to the conversation step, which keeps what was billed
+                error = exc
+
+    async def aask(
+        self,
+        text: str,
+        *,
+        on_event: EventCallback | None = None,
+        on_retry: RetryCallback | None = None,
+        accumulator: Accumulator | None = None,
+        cache: ReplyCache | None = None,
+        **options: Any,
+    ) -> Reply:
+        """Async twin of :meth:`ask`, for code that already runs an event loop: the same options, cache,
+        budget, retry notices, tool loop, history and usage (one conversation step drives both).
+
+        Cancelling the task (or an interrupt) keeps what was billed, as an
+        ``interrupted`` turn: the partial reply, or the last round of a tool loop.
+        """
+        exchange = self.exchange(text, **options)
+        client = self.async_client
+        steps = self._conversation(exchange, cache, on_retry, accumulator)
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = steps.send(value) if error is None else steps.throw(error)
+            except StopIteration as stop:
+                reply: Reply = stop.value
+                return reply
+            value = error = None
+            try:
+                if isinstance(step, _Send):
+                    value = await client.chat(
+                        step.request, on_event=on_event, accumulator=step.accumulator, on_retry=on_retry
+                    )
+                else:
+                    await exchange.aaccept(step.reply)  # awaits async tools; sync tools run as in ask()
+            except BaseException as exc:
+                error = exc
+
+    def _conversation(
+        self,
+        exchange: Exchange,
+        cache: ReplyCache | None,
+        on_retry: RetryCallback | None,
+        accumulator: Accumulator | None,
+    ) -> Generator[_Send | _Accept, Any, Reply]:
+        """The decisions of one ask, without I/O: ``ask`` and ``aask`` only perform its steps.
+
+        Per request: answer from the cache when it can (tool loops never are:
+        the tools would not run), refuse over budget, tell a JSON re-ask,
+        then send (step :class:`_Send`) and accept the reply (step
+        :class:`_Accept`: the tools run there). What was billed is kept when
+        a step fails: the partial reply on an interrupt or a broken stream,
+        the accepted round when a tool is interrupted.
+        """
         if exchange.toolbox is not None:
             cache = None
         while (request := exchange.next_request()) is not None:
@@ -619,54 +710,21 @@ class Session:
                 on_retry(exchange.retry_reason)
             acc = accumulator if accumulator is not None else Accumulator()
             try:
-                reply = client.chat(request, on_event=on_event, accumulator=acc, on_retry=on_retry)
-            except KeyboardInterrupt:
+                reply: Reply = yield _Send(request, acc)
+            except (asyncio.CancelledError, KeyboardInterrupt):
                 exchange.keep_partial(acc.reply(partial=True, interrupted=True), "interrupted")
                 raise
             except StreamInterrupted as exc:
                 exchange.keep_partial(exc.partial or acc.reply(partial=True), "partial")
                 raise
             try:
-                exchange.accept(reply)  # runs the tools the reply asked for
+                yield _Accept(reply)
             except BaseException:
                 exchange.keep_accepted()  # an interrupt while a tool ran: the billed round stays
                 raise
             if cache is not None and key is not None and exchange.failure is None and exchange.next_is_final:
                 cache.put(key, reply)
             accumulator = None  # a retry gets a fresh one
-        return exchange.finish()
-
-    async def aask(
-        self,
-        text: str,
-        *,
-        on_event: EventCallback | None = None,
-        on_retry: RetryCallback | None = None,
-        **options: Any,
-    ) -> Reply:
-        """Async twin of :meth:`ask`, for code that already runs an event loop.
-
-        Cancelling the task (or an interrupt) keeps what was billed, as an
-        ``interrupted`` turn: the partial reply, or the last round of a tool loop.
-        """
-        exchange = self.exchange(text, **options)
-        async with AsyncChatClient() as client:
-            while (request := exchange.next_request()) is not None:
-                self.check_budget(request)
-                acc = Accumulator()
-                try:
-                    reply = await client.chat(request, on_event=on_event, accumulator=acc, on_retry=on_retry)
-                except (asyncio.CancelledError, KeyboardInterrupt):
-                    exchange.keep_partial(acc.reply(partial=True, interrupted=True), "interrupted")
-                    raise
-                except StreamInterrupted as exc:
-                    exchange.keep_partial(exc.partial or acc.reply(partial=True), "partial")
-                    raise
-                try:
-                    await exchange.aaccept(reply)  # awaits async tools; sync tools run as in ask()
-                except BaseException:
-                    exchange.keep_accepted()
-                    raise
         return exchange.finish()
 
     def dry_run(self, text: str, **options: Any) -> HttpCall:
@@ -680,6 +738,15 @@ class Session:
         if self._client is None:
             self._client = ChatClient()
         return self._client
+
+    @property
+    def async_client(self) -> AsyncChatClient:
+        """One async client per session and event loop (an httpx pool cannot outlive the loop it was made on)."""
+        loop = asyncio.get_running_loop()
+        if self._async_client is None or self._async_loop is not loop:
+            self._async_client = AsyncChatClient()
+            self._async_loop = loop
+        return self._async_client
 
     # -------------------------------------------------------------- save/load
 

@@ -29,6 +29,8 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
+import jsonschema
+import referencing.exceptions
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .errors import ConfigError, ReplyError
@@ -317,121 +319,95 @@ def _fail(problems: list[str], data: Any) -> typing.NoReturn:
     raise StructuredOutputError(f"the reply does not match the schema: {shown}{more}", raw=raw, problems=problems)
 
 
-# --- the built-in JSON-schema validator --------------------------------------------
+# --- JSON-schema dicts: checked by the jsonschema library, reported in our words ------------
+#
+# Why a library: JSON Schema has many keywords and drafts; a hand-written
+# checker covered a subset and silently passed the rest. jsonschema checks
+# them all and yields *every* violation with its path, which the one-line
+# summary and the one re-ask need. Only the wording is ours, so a message
+# reads the same whichever keyword failed.
 
 _TYPES: dict[str, Any] = {
     "object": lambda v: isinstance(v, dict),
     "array": lambda v: isinstance(v, list),
     "string": lambda v: isinstance(v, str),
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
     "boolean": lambda v: isinstance(v, bool),
     "null": lambda v: v is None,
 }
 
+_BOUND_WORDS = {
+    "minimum": "less than",
+    "maximum": "greater than",
+    "exclusiveMinimum": "not greater than",
+    "exclusiveMaximum": "not less than",
+}
+_SIZE_WORDS = {
+    "minLength": ("characters", "fewer than"),
+    "maxLength": ("characters", "more than"),
+    "minItems": ("items", "fewer than"),
+    "maxItems": ("items", "more than"),
+}
+
 
 def _schema_problems(value: Any, schema: dict[str, Any], path: str = "") -> list[str]:
+    """Every violation of ``schema`` by ``value``, one short line each (at most :data:`_MAX_PROBLEMS`)."""
+    validator_class = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     problems: list[str] = []
-    _check(value, schema, path, problems, schema, 0)
-    return problems
+    try:
+        for error in validator_class(schema).iter_errors(value):
+            problems.extend(_describe_error(error, path))
+            if len(problems) >= _MAX_PROBLEMS:
+                break
+    except referencing.exceptions.Unresolvable as exc:
+        ref = f"#{exc.ref}" if exc.ref.startswith("/") else exc.ref  # a JSON pointer comes without its "#"
+        problems.append(f"{path or '(root)'}: the schema's $ref {ref} cannot be resolved")
+    except (jsonschema.exceptions.SchemaError, jsonschema.exceptions.UnknownType, RecursionError) as exc:
+        problems.append(f"{path or '(root)'}: the schema cannot be checked ({_one_line(exc)[:200]})")
+    return problems[:_MAX_PROBLEMS]
 
 
-def _check(value: Any, schema: Any, path: str, problems: list[str], root: dict[str, Any], depth: int) -> None:
-    where = path or "(root)"
-    if len(problems) >= _MAX_PROBLEMS or depth > 64 or schema is True or not isinstance(schema, dict):
-        if schema is False:
-            problems.append(f"{where}: no value is allowed here")
-        return
-    ref = schema.get("$ref")
-    if isinstance(ref, str):
-        target = _resolve_ref(root, ref)
-        if target is None:
-            problems.append(f"{where}: the schema's $ref {ref} cannot be resolved")
-        else:
-            _check(value, target, path, problems, root, depth + 1)
-    for sub in schema.get("allOf") or []:
-        _check(value, sub, path, problems, root, depth + 1)
-    for keyword in ("anyOf", "oneOf"):
-        options = schema.get(keyword)
-        if isinstance(options, list) and options:
-            results = [_option_problems(value, option, path, root, depth) for option in options]
-            if all(results):
-                best = min(results, key=len)
-                problems.extend(best if len(options) == 1 else [f"{where}: matches none of the allowed forms"])
-    types = schema.get("type")
-    if types is not None:
-        names = [types] if isinstance(types, str) else list(types)
-        if not any(_TYPES.get(name, lambda v: True)(value) for name in names):
-            problems.append(f"{where}: expected {' or '.join(map(str, names))}, got {_json_type(value)}")
-            return
-    if "enum" in schema and not any(_same(value, option) for option in schema["enum"] or []):
-        problems.append(f"{where}: {_short(value)} is not one of {_short(schema['enum'])}")
-    if "const" in schema and not _same(value, schema["const"]):
-        problems.append(f"{where}: must be {_short(schema['const'])}")
-    if _TYPES["number"](value):
-        for keyword, test, words in _BOUNDS:
-            limit = schema.get(keyword)
-            if isinstance(limit, (int, float)) and not isinstance(limit, bool) and not test(value, limit):
-                problems.append(f"{where}: {value} is {words} {limit}")
-    sized = (("minLength", "maxLength", "characters"), ("minItems", "maxItems", "items"))
-    for low, high, noun in sized:
-        if (noun == "characters" and isinstance(value, str)) or (noun == "items" and isinstance(value, list)):
-            if isinstance(schema.get(low), int) and len(value) < schema[low]:
-                problems.append(f"{where}: has {len(value)} {noun}, fewer than {schema[low]}")
-            if isinstance(schema.get(high), int) and len(value) > schema[high]:
-                problems.append(f"{where}: has {len(value)} {noun}, more than {schema[high]}")
-    if isinstance(value, list) and isinstance(schema.get("items"), (dict, bool)):
-        for position, item in enumerate(value):
-            _check(item, schema["items"], f"{path}[{position}]", problems, root, depth + 1)
-    if isinstance(value, dict):
-        found = schema.get("properties")
-        properties: dict[str, Any] = found if isinstance(found, dict) else {}
-        for name in schema.get("required") or []:
-            if name not in value:
-                problems.append(f"{_join(path, name)}: required field is missing")
-        extra = schema.get("additionalProperties", True)
-        for name, item in value.items():
-            if name in properties:
-                _check(item, properties[name], _join(path, name), problems, root, depth + 1)
-            elif extra is False:
-                problems.append(f"{_join(path, name)}: unexpected field (additionalProperties is false)")
-            elif isinstance(extra, dict):
-                _check(item, extra, _join(path, name), problems, root, depth + 1)
+def _describe_error(error: jsonschema.ValidationError, prefix: str) -> list[str]:
+    base = _path(prefix, error.absolute_path)
+    where = base or "(root)"
+    kind = error.validator
+    expected: Any = error.validator_value
+    value: Any = error.instance
+    if kind == "required":
+        missing = [name for name in expected if isinstance(value, dict) and name not in value]
+        named = [name for name in missing if repr(name) in error.message] or missing[:1]
+        return [f"{_join(base, name)}: required field is missing" for name in named]
+    if kind == "type":
+        names = [expected] if isinstance(expected, str) else list(expected)
+        return [f"{where}: expected {' or '.join(map(str, names))}, got {_json_type(value)}"]
+    if kind == "enum":
+        return [f"{where}: {_short(value)} is not one of {_short(expected)}"]
+    if kind == "const":
+        return [f"{where}: must be {_short(expected)}"]
+    if kind in _BOUND_WORDS:
+        return [f"{where}: {value} is {_BOUND_WORDS[kind]} {expected}"]
+    if kind in _SIZE_WORDS:
+        noun, words = _SIZE_WORDS[kind]
+        return [f"{where}: has {len(value)} {noun}, {words} {expected}"]
+    if kind == "additionalProperties" and isinstance(value, dict):
+        known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        patterns = error.schema.get("patternProperties", {}) if isinstance(error.schema, dict) else {}
+        extra = [n for n in value if n not in known and not any(re.search(p, n) for p in patterns)]
+        return [f"{_join(base, name)}: unexpected field (additionalProperties is false)" for name in extra]
+    if kind in ("anyOf", "oneOf") and isinstance(expected, list) and len(expected) == 1:
+        return [line for sub in error.context or [] for line in _describe_error(sub, prefix)]
+    if kind in ("anyOf", "oneOf"):
+        return [f"{where}: matches none of the allowed forms"]
+    if kind is None or error.schema is False:
+        return [f"{where}: no value is allowed here"]
+    return [f"{where}: {' '.join(error.message.split())[:200]}"]
 
 
-_BOUNDS: list[tuple[str, Any, str]] = [
-    ("minimum", lambda v, n: v >= n, "less than"),
-    ("maximum", lambda v, n: v <= n, "greater than"),
-    ("exclusiveMinimum", lambda v, n: v > n, "not greater than"),
-    ("exclusiveMaximum", lambda v, n: v < n, "not less than"),
-]
-
-
-def _option_problems(value: Any, option: Any, path: str, root: dict[str, Any], depth: int) -> list[str]:
-    found: list[str] = []
-    _check(value, option, path, found, root, depth + 1)
-    return found
-
-
-def _resolve_ref(root: dict[str, Any], ref: str) -> Any:
-    if ref == "#":
-        return root
-    if not ref.startswith("#/"):
-        return None
-    node: Any = root
-    for part in ref[2:].split("/"):
-        part = part.replace("~1", "/").replace("~0", "~")
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def _same(value: Any, expected: Any) -> bool:
-    """JSON equality: ``True`` is not ``1`` (Python says it is)."""
-    if _TYPES["number"](value) and _TYPES["number"](expected):
-        return bool(value == expected)
-    return _json_type(value) == _json_type(expected) and bool(value == expected)
+def _path(prefix: str, parts: Any) -> str:
+    path = prefix
+    for part in parts:
+        path = f"{path}[{part}]" if isinstance(part, int) else _join(path, part)
+    return path
 
 
 def _json_type(value: Any) -> str:

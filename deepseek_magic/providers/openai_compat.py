@@ -37,6 +37,10 @@ DEEPSEEK_EFFORT = {"low": "low", "medium": "high", "high": "high", "max": "max"}
 _OPTIONAL_NUMBERS = ("temperature", "top_p", "max_tokens", "seed", "top_logprobs", "n")
 
 
+#: Body fields that change how a reply is delivered, never what it says.
+_DELIVERY_FIELDS = ("stream", "stream_options")
+
+
 @dataclass(frozen=True)
 class OpenAICompatProvider:
     """A provider speaking ``POST {base}/chat/completions`` with SSE streaming."""
@@ -155,6 +159,12 @@ class OpenAICompatProvider:
         if beta and self.beta_base_url:
             return (self.beta_base_url,)
         return self.base_urls
+
+    def cache_body(self, body: Any) -> Any:
+        """The body without the fields that only choose streaming (the reply-cache key ignores them)."""
+        if not isinstance(body, dict):
+            return body
+        return {name: value for name, value in body.items() if name not in _DELIVERY_FIELDS}
 
     # ------------------------------------------------------------------ account
 

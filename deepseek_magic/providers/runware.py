@@ -87,6 +87,10 @@ _FINISHED = ("success", "completed", "error", "failed")
 _FINISH_REASONS = {"tool_use": "tool_calls"}
 
 
+#: Task fields that change how a reply is delivered, never what it says (left out of the reply-cache key).
+_TASK_DELIVERY_FIELDS = ("taskUUID", "deliveryMethod")
+
+
 def model_id(model: str) -> str:
     """The AIR id Runware knows for ``model``; unknown ids pass through."""
     return MODEL_IDS.get(model, model)
@@ -214,6 +218,15 @@ class RunwareProvider:
         elif not items:
             events.append(Error("Runware's answer held no textInference result"))
         return events
+
+    def cache_body(self, body: Any) -> Any:
+        """The tasks without their delivery fields (a fresh ``taskUUID`` per call; stream/sync/async delivery)."""
+        if not isinstance(body, list):
+            return body
+        return [
+            {k: v for k, v in task.items() if k not in _TASK_DELIVERY_FIELDS} if isinstance(task, dict) else task
+            for task in body
+        ]
 
     def poll_call(self, call: HttpCall, body: Any) -> HttpCall | None:
         """The ``getResponse`` call to make when ``body`` only acknowledges an async task."""

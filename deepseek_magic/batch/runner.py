@@ -1,4 +1,4 @@
-"""Concurrent batches: one prompt template over the rows of a table, answers back as a DataFrame.
+"""The batch runner: one prompt template over the rows of a table, answers back as a DataFrame.
 
 How it runs: every row's requests go out on **one** event loop that lives in a
 daemon thread (:class:`LoopThread`) over one ``httpx.AsyncClient``; the
@@ -54,8 +54,9 @@ requests themselves.
 
 Cost: before anything is sent the cost is estimated from the price table,
 pricing every prompt as uncached at about 3 characters per token and every
-answer at ``max_tokens`` (:data:`PREVIEW_OUTPUT_TOKENS` when unset; a JSON
-retry is not foreseen). Above ``confirm_above`` the batch stops with
+answer at ``max_tokens`` (:data:`~deepseek_magic.estimate.DEFAULT_OUTPUT_TOKENS`
+when unset; a JSON retry is not foreseen), by the same estimator as the
+session's ``max_cost``. Above ``confirm_above`` the batch stops with
 :class:`BatchNeedsConfirmation` unless ``confirmed=True``. In the result,
 ``cost`` is what this run paid for the row: ``0.0`` for a reply from the
 cache, whose token counts are still shown.
@@ -71,25 +72,21 @@ import asyncio
 import concurrent.futures
 import contextlib
 import hashlib
-import json as jsonlib
 import math
-import os
-import random
 import ssl
 import threading
 import time
 from collections import ChainMap, deque
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import httpx
-from pydantic import BaseModel, SecretStr
 
-from .cache import ReplyCache, cache_key
-from .client import MAX_RETRY_AFTER, RETRYABLE_STATUS, AsyncChatClient, retry_delay
-from .config import Settings
-from .errors import (
+from ..cache import ReplyCache, cache_key
+from ..client import AsyncChatClient
+from ..config import Settings
+from ..errors import (
     APIConnectionError,
     APIStatusError,
     AuthenticationError,
@@ -101,34 +98,31 @@ from .errors import (
     RateLimitError,
     StreamInterrupted,
 )
-from .events import Reply, Usage
-from .interpolation import InterpolationError, interpolate
-from .providers import ChatRequest, get_provider
-from .session import Exchange, Session
+from ..estimate import estimate_cost
+from ..events import Reply, Usage
+from ..interpolation import InterpolationError, interpolate
+from ..providers import ChatRequest, get_provider
+from ..retry import RETRYABLE_STATUS, RetryPolicy
+from .limiter import AdaptiveLimiter
+from .loop import shared_loop
+from .results import (
+    BatchNeedsConfirmation,
+    BatchPreview,
+    ProgressArg,
+    RowResult,
+    _frame,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = [
-    "DEFAULT_CONCURRENCY",
-    "AdaptiveLimiter",
-    "BatchNeedsConfirmation",
-    "BatchPreview",
-    "BatchProgress",
-    "LoopThread",
-    "RowResult",
-    "batch_meta",
-    "batch_partition",
-    "run_batch",
-    "run_dask_batch",
-    "shared_loop",
-]
+    from ..session import Exchange, Session
+
+__all__ = ["DEFAULT_CONCURRENCY", "run_batch"]
 
 T = TypeVar("T")
 
 DEFAULT_CONCURRENCY = 16
-#: Output tokens assumed per row in the cost preview when ``max_tokens`` is unset.
-PREVIEW_OUTPUT_TOKENS = 1024
 #: 429 answers one row may get before it is recorded as an error instead of waiting again.
 MAX_RATE_LIMITED = 20
 #: How long the calling thread sleeps between looks at the batch (progress refresh, interrupt latency).
@@ -138,200 +132,8 @@ POLL_INTERVAL = 0.1
 NON_STREAM_READ_TIMEOUT = 600.0
 #: Connections per httpx pool; a batch opens ``ceil(concurrency / POOL_SIZE)`` pools.
 POOL_SIZE = 8
-#: Columns every result has after the reply (or the JSON fields).
-USAGE_COLUMNS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cost", "cached", "error")
 #: Row values for list input: ``{item}`` and ``{value}`` both name the element.
 SCALAR_NAMES = ("item", "value")
-
-
-class BatchNeedsConfirmation(DeepSeekError):
-    """The estimated cost is above ``confirm_above``; nothing was sent."""
-
-    def __init__(self, message: str, preview: BatchPreview) -> None:
-        super().__init__(message)
-        self.preview = preview
-
-
-@dataclass(frozen=True)
-class BatchPreview:
-    """What a batch is about to do, known before anything is sent."""
-
-    total: int
-    to_send: int
-    cached: int
-    resumed: int
-    failed: int
-    #: Upper estimate in USD for the rows to send; ``None`` when no price is known.
-    estimate: float | None
-    concurrency: int
-
-    def describe(self) -> str:
-        """One line for the progress display and the confirmation message."""
-        parts = [f"{self.to_send:,} of {self.total:,} rows to send"]
-        if self.cached:
-            parts.append(f"{self.cached:,} cached")
-        if self.resumed:
-            parts.append(f"{self.resumed:,} already done")
-        if self.failed:
-            parts.append(f"{self.failed:,} failed before sending")
-        cost = "unknown cost" if self.estimate is None else f"up to ~${self.estimate:,.4f}"
-        return f"{', '.join(parts)}; {cost} at concurrency {self.concurrency}"
-
-
-@dataclass(frozen=True)
-class RowResult:
-    """One row's outcome, as it goes into the result frame (small: no reasoning text is kept)."""
-
-    value: Any = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    reasoning_tokens: int = 0
-    cost: float | None = 0.0
-    cached: bool = False
-    error: str | None = None
-
-
-class BatchProgress(Protocol):
-    """What the batch reports to (see :mod:`deepseek_magic.ui.batch_progress`).
-
-    A reporter may also have ``start(preview: BatchPreview)``, called once
-    before sending. A plain callable ``(done, total, errors, tokens, cost)``
-    works too.
-    """
-
-    def update(self, done: int, total: int, errors: int, tokens: int, cost: float) -> None: ...
-
-    def close(self) -> None: ...
-
-
-ProgressArg = BatchProgress | Callable[[int, int, int, int, float], Any] | None
-
-
-# ------------------------------------------------------------------ the loop thread
-
-
-class LoopThread:
-    """An event loop running forever in a daemon thread, for work submitted from other threads.
-
-    One loop for every batch of the process: creating a loop per call would
-    be cheap, but a long-lived one keeps the code honest about never blocking
-    it, and the kernel's own loop is never touched.
-    """
-
-    def __init__(self, name: str = "deepseek-magic-batch") -> None:
-        self.loop = asyncio.new_event_loop()
-        self.pid = os.getpid()
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
-
-    @property
-    def alive(self) -> bool:
-        """False after :meth:`close`, and in a forked child (the thread did not come along)."""
-        return self.pid == os.getpid() and self.thread.is_alive() and not self.loop.is_closed()
-
-    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        """Schedule ``coro`` on the loop; the future's ``cancel()`` cancels the task."""
-        if threading.current_thread() is self.thread:
-            coro.close()
-            raise RuntimeError("cannot wait for the batch loop from inside it; await the coroutine instead")
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    def close(self, timeout: float = 5.0) -> None:
-        if self.loop.is_closed():
-            return
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout)
-        if not self.thread.is_alive():
-            self.loop.close()
-
-
-_shared: LoopThread | None = None
-_shared_lock = threading.Lock()
-
-
-def shared_loop() -> LoopThread:
-    """The process's batch loop, started on first use (and again after a fork)."""
-    global _shared
-    with _shared_lock:
-        if _shared is None or not _shared.alive:
-            _shared = LoopThread()
-        return _shared
-
-
-# -------------------------------------------------------------------- the limiter
-
-
-class AdaptiveLimiter:
-    """A semaphore whose size adapts: halve on 429, creep back up on success (AIMD).
-
-    Halving happens at most once per "round": a 429 for a request that was
-    admitted before the last decrease says nothing new, so a burst of 429s
-    from one wave of requests halves once, not down to 1. Each success adds
-    ``1/limit``, i.e. about one slot per full round of successes, up to the
-    starting size. Not thread-safe: it lives on the batch loop.
-    """
-
-    def __init__(self, limit: int, *, minimum: int = 1) -> None:
-        if limit < 1:
-            raise ValueError("the limit must be at least 1")
-        self.maximum = limit
-        self.minimum = max(1, min(minimum, limit))
-        self._size = float(limit)
-        self.in_flight = 0
-        self.epoch = 0
-        self.lowest = limit
-        self.decreases = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
-
-    @property
-    def limit(self) -> int:
-        return max(self.minimum, int(self._size))
-
-    async def acquire(self) -> int:
-        """Wait for a slot; returns the ticket to hand back to :meth:`release`."""
-        while self.in_flight >= self.limit:
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled():
-                    self._wake()  # we were chosen but will not use the slot: pass it on
-                raise
-            finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-        self.in_flight += 1
-        return self.epoch
-
-    def release(self, ticket: int, outcome: Literal["ok", "rate_limited", "other"] = "other") -> None:
-        """Give the slot back, telling how the request went."""
-        self.in_flight -= 1
-        if outcome == "rate_limited":
-            if ticket == self.epoch:
-                self._size = max(float(self.minimum), self._size / 2)
-                self.epoch += 1
-                self.decreases += 1
-                self.lowest = min(self.lowest, self.limit)
-        elif outcome == "ok":
-            self._size = min(float(self.maximum), self._size + 1.0 / self._size)
-        self._wake()
-
-    def _wake(self) -> None:
-        free = self.limit - self.in_flight
-        for waiter in list(self._waiters):
-            if free <= 0:
-                break
-            if not waiter.done():
-                waiter.set_result(None)
-                free -= 1
-
-
-# ---------------------------------------------------------------------- one batch
 
 
 @dataclass(eq=False)
@@ -385,6 +187,7 @@ class _Batch:
         self.results = results
         self.cache = cache
         self.retry_settings = retry_settings
+        self.retry_policy = RetryPolicy.of(retry_settings)
         self.prices = session.prices
         self.json_mode = json_mode
         self.concurrency = concurrency
@@ -549,13 +352,11 @@ class _Batch:
             job.error = _one_line(f"{exc} (refused {job.rate_limited} times; giving up on this row)")
             return None
         if exc.retry_after is not None:
-            if exc.retry_after > MAX_RETRY_AFTER:
+            if not self.retry_policy.honours(exc.retry_after):
                 job.error = _one_line(f"{exc} (asked to wait {exc.retry_after:g} s; not waiting)")
                 return None
             return exc.retry_after
-        settings = self.retry_settings
-        ceiling = min(settings.backoff_max, settings.backoff_base * 2 ** min(job.rate_limited - 1, 16))
-        return random.uniform(ceiling / 2, ceiling)
+        return self.retry_policy.backoff(job.rate_limited - 1)  # not bounded by max_retries: MAX_RATE_LIMITED is
 
     def _failure_pause(self, job: _Job, exc: DeepSeekError) -> float | None:
         # A connection closed after the request went out is not sent again: it may have been billed.
@@ -564,7 +365,7 @@ class _Batch:
         )
         if retryable:
             retry_after = exc.retry_after if isinstance(exc, APIStatusError) else None
-            delay = retry_delay(self.retry_settings, job.failures, retry_after)
+            delay = self.retry_policy.delay(job.failures, retry_after)
             job.failures += 1
             if delay is not None:
                 return delay
@@ -629,17 +430,9 @@ def _batch_states(session: Session) -> dict[tuple[str, str], dict[int, RowResult
 
 
 def _estimate(session: Session, settings: Settings, jobs: Iterable[_Job]) -> tuple[int, float | None]:
-    """Rows to send and the upper cost estimate for them (see the module docstring)."""
-    prompt_tokens = 0
-    count = 0
-    for job in jobs:
-        assert job.request is not None
-        count += 1
-        prompt_tokens += len(jsonlib.dumps(job.request.messages, ensure_ascii=False)) // 3 + 1
-    output = (settings.max_tokens or PREVIEW_OUTPUT_TOKENS) * count
-    if not count:
-        return 0, 0.0
-    return count, session.prices.estimate(settings.provider, settings.model, prompt_tokens, output)
+    """Rows to send and the upper cost estimate for them (the session budget's estimator)."""
+    prompts = [job.request.messages for job in jobs if job.request is not None]
+    return len(prompts), estimate_cost(session.prices, settings, prompts)
 
 
 def _report(progress: ProgressArg, tally: _Tally) -> None:
@@ -703,7 +496,8 @@ def run_batch(
         raise ConfigError(
             f"no API key for {provider.display_name}: set {row_settings.key_variable} or enter it in %deepseek settings"
         )
-    scratch = Session(f"{session.name}:batch", settings=row_settings, prices=session.prices)
+    # The session's own class: this module sits below the session layer and never imports it.
+    scratch = type(session)(f"{session.name}:batch", settings=row_settings, prices=session.prices)
     names: Mapping[str, Any] = namespace if namespace is not None else {}
 
     jobs: list[_Job] = []
@@ -728,9 +522,7 @@ def run_batch(
             fingerprint.update(b"!" + job.error.encode())
             continue
         try:
-            job.exchange = Exchange(
-                scratch, prompt, key=f"batch-{position}", system=system, settings=row_settings, schema=schema
-            )
+            job.exchange = scratch.exchange(prompt, key=f"batch-{position}", system=system, schema=schema)
         except ConfigError as exc:  # text that cannot be sent (a lone surrogate): this row's error
             job.error = _one_line(str(exc))
             fingerprint.update(b"!" + job.error.encode())
@@ -845,150 +637,3 @@ def _wait(future: concurrent.futures.Future[None], batch: _Batch, progress: Prog
         future.cancel()
         batch.finished.wait(timeout=5.0)  # in-flight requests are closed; finished rows are in ``results``
         raise
-
-
-def _frame(results: Sequence[RowResult], index: Any, json_mode: bool) -> pd.DataFrame:
-    import pandas as pd
-
-    columns: dict[str, Any] = {}
-    if json_mode:
-        values = [r.value.model_dump() if isinstance(r.value, BaseModel) else r.value for r in results]
-        present = [v for v in values if v is not None]
-        if present and all(isinstance(v, Mapping) for v in present):
-            fields: dict[str, None] = {}
-            for value in present:
-                fields.update(dict.fromkeys(str(key) for key in value))
-            for name in fields:
-                column = f"data.{name}" if name in USAGE_COLUMNS else name
-                columns[column] = [v.get(name) if isinstance(v, Mapping) else None for v in values]
-        else:
-            columns["data"] = pd.Series(values, dtype=object, index=index)
-    else:
-        columns["reply"] = [r.value for r in results]
-    columns["prompt_tokens"] = pd.Series([r.prompt_tokens for r in results], dtype="int64", index=index)
-    columns["completion_tokens"] = pd.Series([r.completion_tokens for r in results], dtype="int64", index=index)
-    columns["reasoning_tokens"] = pd.Series([r.reasoning_tokens for r in results], dtype="int64", index=index)
-    columns["cost"] = pd.Series([r.cost for r in results], dtype="float64", index=index)
-    columns["cached"] = pd.Series([r.cached for r in results], dtype="bool", index=index)
-    columns["error"] = pd.Series([r.error for r in results], dtype=object, index=index)
-    frame: pd.DataFrame = pd.DataFrame(columns, index=index)
-    return frame
-
-
-# ------------------------------------------------------------------------- dask
-
-
-def _schema_fields(schema: Any) -> list[str] | None:
-    if schema is None:
-        return None
-    from .structured import json_schema_of
-
-    properties = json_schema_of(schema).get("properties")
-    return [str(name) for name in properties] if isinstance(properties, dict) else None
-
-
-def batch_meta(*, json_mode: bool = False, schema: Any = None, index: Any = None) -> pd.DataFrame:
-    """An empty frame with the columns and dtypes :func:`run_batch` returns (Dask's ``meta``).
-
-    In JSON mode the columns come from the schema's properties; without a
-    schema they cannot be known before the replies arrive, so the caller
-    must give ``meta`` itself.
-    """
-    import pandas as pd
-
-    columns: dict[str, Any] = {}
-    if json_mode or schema is not None:
-        fields = _schema_fields(schema)
-        if fields is None:
-            raise ConfigError(
-                "in JSON mode without a schema the columns are unknown until the replies arrive; "
-                "pass meta= (an empty DataFrame with the expected columns) or a schema"
-            )
-        for name in fields:
-            columns[f"data.{name}" if name in USAGE_COLUMNS else name] = pd.Series([], dtype=object)
-    else:
-        columns["reply"] = pd.Series([], dtype=object)
-    for name in USAGE_COLUMNS[:3]:
-        columns[name] = pd.Series([], dtype="int64")
-    columns["cost"] = pd.Series([], dtype="float64")
-    columns["cached"] = pd.Series([], dtype="bool")
-    columns["error"] = pd.Series([], dtype=object)
-    frame: pd.DataFrame = pd.DataFrame(columns)
-    if index is not None:
-        frame.index = index[:0]
-    return frame
-
-
-def batch_partition(
-    frame: pd.DataFrame,
-    *,
-    settings: Mapping[str, Any],
-    template: str,
-    cache_path: str | None = None,
-    columns: Sequence[str] | None = None,
-    **kwargs: Any,
-) -> pd.DataFrame:
-    """:func:`run_batch` over one partition, with a Session built from ``settings`` (for ``map_partitions``).
-
-    Top-level and free of closures so Dask can pickle it by reference. The API
-    key travels inside ``settings`` (as a ``SecretStr``, masked in any repr) or
-    comes from the worker's environment. ``columns`` makes every partition
-    match the ``meta`` Dask was promised, even when some JSON field is absent
-    from a partition's replies. No confirmation is asked on workers.
-    """
-    session = Session("dask-batch", settings=Settings.build(**dict(settings)))
-    cache = ReplyCache(cache_path) if cache_path else None
-    kwargs.setdefault("confirmed", True)
-    try:
-        result = run_batch(session, frame, template, cache=cache, progress=None, **kwargs)
-    finally:
-        if cache is not None:
-            cache.close()
-    if columns is not None:
-        attrs = dict(result.attrs)
-        result = result.reindex(columns=list(columns))
-        result.attrs.update(attrs)
-    return result
-
-
-def run_dask_batch(
-    ddf: Any,
-    template: str,
-    *,
-    settings: Settings,
-    meta: pd.DataFrame | None = None,
-    cache: ReplyCache | str | os.PathLike[str] | None = None,
-    send_key: bool = True,
-    **kwargs: Any,
-) -> Any:
-    """The batch over a Dask DataFrame, partition by partition: a lazy Dask DataFrame.
-
-    ``kwargs`` go to :func:`run_batch` on each worker (``json``, ``schema``,
-    ``concurrency`` per partition, ``namespace``, Settings fields). With
-    ``send_key`` the resolved API key rides along masked, so remote workers
-    need no environment variable; pass ``send_key=False`` to rely on theirs.
-    ``cache`` is a path (or a ReplyCache, by its path) each worker opens;
-    workers on one machine share it safely.
-    """
-    try:
-        import dask.dataframe  # noqa: F401
-    except ImportError:
-        raise ConfigError("Dask is not installed: pip install 'deepseek-magic[dask]'") from None
-    values = settings.model_dump(exclude={"api_key"})
-    key = settings.resolved_api_key()
-    if send_key and key:
-        values["api_key"] = SecretStr(key)
-    if meta is None:
-        json_mode = bool(kwargs.get("json") or kwargs.get("schema") is not None)
-        index = getattr(getattr(ddf, "_meta", None), "index", None)
-        meta = batch_meta(json_mode=json_mode, schema=kwargs.get("schema"), index=index)
-    cache_path = str(cache.path) if isinstance(cache, ReplyCache) else (os.fspath(cache) if cache is not None else None)
-    return ddf.map_partitions(
-        batch_partition,
-        settings=values,
-        template=template,
-        cache_path=cache_path,
-        columns=list(meta.columns),
-        meta=meta,
-        **kwargs,
-    )
