@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from IPython.utils.capture import capture_output
-from shell import TestingShell
+from shell import TestingShell, loaded_magics
 from traitlets import TraitError
 
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
@@ -29,14 +29,8 @@ def emulator() -> Iterator[Any]:
 
 @pytest.fixture
 def ip(testing_shell: TestingShell, emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestingShell]:
-    monkeypatch.setenv("DEEPSEEK_BASE_URL", emulator.base_url)
-    monkeypatch.setenv("DEEPSEEK_API_KEY", KEY)
-    testing_shell.user_ns.clear()
-    testing_shell.init_user_ns()
-    testing_shell.run_line_magic("load_ext", "deepseek_magic")
-    yield testing_shell
-    testing_shell.run_line_magic("unload_ext", "deepseek_magic")
-    testing_shell.config.pop("DeepSeekMagics", None)
+    with loaded_magics(testing_shell, emulator.base_url, KEY, monkeypatch) as shell:
+        yield shell
 
 
 def magics(ip: TestingShell) -> DeepSeekMagics:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
-from shell import TestingShell
+from shell import TestingShell, loaded_magics
 
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 from deepseek_magic.files import FileKindError
@@ -29,15 +29,10 @@ def emulator() -> Iterator[Any]:
 
 @pytest.fixture
 def ip(testing_shell: TestingShell, emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestingShell]:
-    monkeypatch.setenv("DEEPSEEK_BASE_URL", emulator.base_url)
-    monkeypatch.setenv("DEEPSEEK_API_KEY", KEY)
-    testing_shell.user_ns.clear()
-    testing_shell.init_user_ns()
-    testing_shell.run_line_magic("load_ext", "deepseek_magic")
-    with capture_output():
-        testing_shell.run_cell("%%deepseek --view text\nRemember this turn.")
-    yield testing_shell
-    testing_shell.run_line_magic("unload_ext", "deepseek_magic")
+    with loaded_magics(testing_shell, emulator.base_url, KEY, monkeypatch) as shell:
+        with capture_output():
+            shell.run_cell("%%deepseek --view text\nRemember this turn.")
+        yield shell
 
 
 def refused(ip: TestingShell, line: str) -> str:
