@@ -46,9 +46,22 @@ try:
 except DeepSeekError as exc:
     outcome = type(exc).__name__ + ": " + str(exc)
 turn = session.turn("k")
+
+def peak_rss_mb():
+    # VmHWM belongs to this process image alone; ru_maxrss survives fork+exec on Linux and would report the
+    # parent's (the test runner's) peak instead.
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
 print(json.dumps({
     "seconds": time.monotonic() - started,
-    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "rss_mb": peak_rss_mb(),
     "outcome": outcome,
     "turn": turn.status if turn is not None else None,
 }))
