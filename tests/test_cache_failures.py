@@ -8,15 +8,13 @@ about 100 ms (SQLite's busy timeout), so neither a cell nor a batch's loop stall
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from cache_lock import lock_held
 
 from deepseek_magic import Session, Settings
 from deepseek_magic.cache import BUSY_TIMEOUT, ReplyCache
@@ -24,23 +22,6 @@ from deepseek_magic.emulator import EmulatorConfig, RunningEmulator, run_in_thre
 from deepseek_magic.events import Reply, Usage
 
 KEY = "sk-emulator"
-
-#: A child process that takes the cache's write lock and holds it (at most ``seconds``), saying when it has it.
-LOCK_HOLDER = """
-import sqlite3, sys, time
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("PRAGMA journal_mode=WAL")
-conn.execute(
-    "CREATE TABLE IF NOT EXISTS replies "
-    "(key TEXT PRIMARY KEY, reply TEXT NOT NULL, model TEXT NOT NULL, created REAL NOT NULL)"
-)
-conn.execute("BEGIN EXCLUSIVE")
-conn.execute("INSERT OR REPLACE INTO replies VALUES ('held', '{}', '', 0)")
-print("locked", flush=True)
-deadline = time.monotonic() + float(sys.argv[2])
-while time.monotonic() < deadline and sys.stdin.readline():
-    pass
-"""
 
 
 @pytest.fixture(scope="module")
@@ -57,22 +38,6 @@ def unwritable_dir(tmp_path: Path) -> Path:
     folder.mkdir()
     folder.chmod(0o500)
     return folder / "cache"
-
-
-@contextmanager
-def lock_held(path: Path) -> Iterator[None]:
-    """Another process holds the write lock of the SQLite file at ``path`` inside the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", LOCK_HOLDER, str(path), "60"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        yield
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()  # the holder lets go at end of input
-        holder.wait(timeout=30)
 
 
 def reply() -> Reply:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import queue
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cache_lock import lock_held
 from kernel import Execution, Kernel, real_kernel
 
 from deepseek_magic.emulator import EmulatorConfig, RunningEmulator, run_in_thread
@@ -28,19 +27,6 @@ ROWS = 30
 #: The kernel must answer an interrupt within this many seconds.
 LATENCY_LIMIT = 2.0
 SESSION = "get_ipython().magics_manager.registry['DeepSeekMagics'].get_session()"
-
-LOCK_HOLDER = """
-import sqlite3, sys
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("PRAGMA journal_mode=WAL")
-conn.execute(
-    "CREATE TABLE IF NOT EXISTS replies "
-    "(key TEXT PRIMARY KEY, reply TEXT NOT NULL, model TEXT NOT NULL, created REAL NOT NULL)"
-)
-conn.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-sys.stdin.readline()
-"""
 
 
 @pytest.fixture(scope="module")
@@ -249,20 +235,9 @@ def test_a_read_only_cache_directory(kernel: Kernel, tmp_path: Path) -> None:
 def test_a_cache_locked_by_another_process(kernel: Kernel, tmp_path: Path) -> None:
     folder = tmp_path / "locked"
     folder.mkdir()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", LOCK_HOLDER, str(folder / "replies.sqlite")],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with lock_held(folder / "replies.sqlite"):
         seconds, text = cache_cell(kernel, str(folder), "locked")
         assert "database is locked" in text
         assert seconds < CACHE_CELL_LIMIT
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=30)
     after = kernel.run("%%deepseek --no-think -s after-lock\nStill fine?", cell_id="after-lock", timeout=20)
     assert after.status == "ok", after.text()
