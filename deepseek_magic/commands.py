@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 
 from .line_words import parser_tokens
+from .notebook_commands import export, fix
 
 if TYPE_CHECKING:
     from .magics import DeepSeekMagics
@@ -37,7 +38,19 @@ HELP = """\
 %deepseek cache [clear]         how many replies are cached; clear empties the cache
 %deepseek save PATH [-s NAME]   write a session to a JSON file
 %deepseek load PATH [-s NAME]   read a session back
-%deepseek help                  this text; %%deepseek? documents every cell option"""
+%deepseek export PATH [-s NAME] [--force]
+                                a session as .md (prompts, replies, reasoning, tool calls, usage),
+                                .ipynb (one %%deepseek cell per turn) or .json (the session file);
+                                never over an existing file without --force, never through a link
+%deepseek fix [N] [options]     explain and fix the last error (or execution N's): sends the cell,
+                                its traceback and its variables; the fix arrives as a new cell (not run)
+%deepseek help                  this text; %%deepseek? documents every cell option
+
+Notebook context in %%deepseek cells:
+  {In[n]} {Out[n]} {Err[n]}     the source, output or error of execution n; {Err} the latest error
+  --context N                   the last N cells run (source, output, error) go before the prompt,
+                                within DeepSeekMagics.context_tokens; default: %deepseek config context=N
+  --code                        the reply's longest Python code block goes into a new cell below (not run)"""
 
 
 def run_subcommand(magics: DeepSeekMagics, line: str) -> Any:
@@ -335,4 +348,6 @@ HANDLERS: dict[str, Handler] = {
     "cache": cache,
     "save": save,
     "load": load,
+    "export": export,
+    "fix": fix,
 }

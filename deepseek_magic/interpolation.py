@@ -39,7 +39,7 @@ from .errors import DeepSeekError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["STR_CAP", "InterpolationError", "interpolate", "render_value"]
+__all__ = ["STR_CAP", "InterpolationError", "PromptReference", "interpolate", "render_value"]
 
 STR_CAP = 100_000
 """Plain strings are inserted whole up to this many characters: the user put the text there on purpose."""
@@ -62,6 +62,17 @@ class InterpolationError(DeepSeekError, ValueError):
     """A reference to an existing variable could not be resolved; the message is one line naming it."""
 
 
+class PromptReference:
+    """A namespace value that writes its own prompt text when referenced bare (``{Err}``).
+
+    Subscripts still go through ``[]`` (``{Err[3]}``); only the bare reference
+    asks :meth:`prompt_text`, which may refuse with an :class:`InterpolationError`.
+    """
+
+    def prompt_text(self, expr: str, budget: int) -> str:
+        raise InterpolationError(f"{{{expr}}}: this name needs a subscript")
+
+
 def interpolate(text: str, namespace: Mapping[str, Any], *, budget: int = 4000) -> str:
     """``text`` with each reference to an existing variable replaced by its rendered value.
 
@@ -82,6 +93,8 @@ def interpolate(text: str, namespace: Mapping[str, Any], *, budget: int = 4000) 
         if _is_dunder(root) or not _has_name(namespace, root):
             return match.group(0)
         value = _resolve(expr, root, namespace)
+        if isinstance(value, PromptReference):
+            return value.prompt_text(expr, budget)
         try:
             return render_value(value, budget=budget)
         except Exception as exc:  # render_value guards itself; this is the last line of defence

@@ -65,9 +65,9 @@ class _ProviderChoices:
 
 PROVIDER_CHOICES: Any = _ProviderChoices()
 #: Traits that mirror a Settings field of the same name (the rest are display and batch choices of the magics).
-SETTINGS_TRAITS = ("model", "provider", "effort", "thinking", "temperature", "max_tokens", "cache")
+SETTINGS_TRAITS = ("model", "provider", "effort", "thinking", "temperature", "max_tokens", "cache", "context")
 #: Settings fields that have no "unset": ``None`` in their trait means "leave the setting as it is".
-_REQUIRED = ("model", "provider", "cache")
+_REQUIRED = ("model", "provider", "cache", "context")
 #: Options that may be given more than once.
 REPEATABLE = {"stop"}
 #: Names IPython keeps for itself: ``--out`` must not overwrite them (``_ih`` or ``Out`` turned into a string
@@ -105,6 +105,10 @@ class DeepSeekMagics(Magics):
     cache = Bool(None, allow_none=True, help="Answer identical cell re-runs and batch rows from the reply cache.").tag(
         config=True
     )
+    context = Int(None, allow_none=True, help="Earlier cells sent before each prompt (like --context N).").tag(
+        config=True
+    )
+    context_tokens = Int(6000, help="Tokens the context block of --context may take.").tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         self._settings: Settings | None = None
@@ -116,6 +120,10 @@ class DeepSeekMagics(Magics):
         self.last_reply: Reply | None = None
         self.last_form: Any = None
         self.last_chat: Any = None
+        from deepseek_magic.recorder import ExecutionRecorder  # light: no network, no pydantic
+
+        #: The executions of this shell (sources, errors) for ``fix``, ``{Err[n]}`` and ``--context``.
+        self.recorder = ExecutionRecorder(shell)
 
     # ------------------------------------------------------- traits ⇄ Settings
 
@@ -157,6 +165,7 @@ class DeepSeekMagics(Magics):
 
     def post_run_cell(self, result: Any) -> None:
         self._cell_id = None
+        self.recorder.record(result)
 
     def close(self) -> None:
         if self._settings is not None:
@@ -255,17 +264,33 @@ class DeepSeekMagics(Magics):
         "--strict", action="store_true", help="Strict function tools (DeepSeek beta): arguments follow the schema."
     )
     @argument("--async-delivery", action="store_true", help="Runware: submit the task and poll for the result.")
+    @argument("--code", action="store_true", help="Put the reply's Python code block into a new cell below (not run).")
+    @argument("--context", type=int, metavar="N", help="Send the last N cells run (source, output, error) first.")
     @argument("--concurrency", type=int, default=16, help="With --over: requests in flight at once (default 16).")
     @argument("--confirm", action="store_true", help="With --over: go ahead although the cost estimate is high.")
     @no_var_expand
     @cell_magic
     def deepseek(self, line: str, cell: str) -> None:
-        """Ask DeepSeek: the cell body is the user message; ``{name}`` inserts a variable."""
+        """Ask DeepSeek: the cell body is the user message; ``{name}`` inserts a variable,
+        ``{In[n]}``/``{Out[n]}``/``{Err[n]}`` a cell's source, output or error."""
         args = self._parse(line)
         if args.over:
             self._run_batch(args, cell)
             return
-        text = self._prompt(cell, raw=args.raw)
+        self.ask(args, self._prompt(cell, raw=args.raw))
+
+    def ask(self, args: Any, text: str, *, exclude: frozenset[int] = frozenset()) -> None:
+        """One request from parsed cell options and a prompt: a ``%%deepseek`` cell, or ``%deepseek fix``.
+
+        Context cells go before ``text`` and the ask for a code block after it
+        (``--context``, ``--code``); with ``--code`` the reply's code is offered
+        as a new cell below once the reply is complete, and never run.
+        """
+        from deepseek_magic.notebook_cells import offer_code, prepare_prompt
+
+        if args.code and (args.json or args.schema):
+            raise UsageError("--code asks for Python code; it cannot be combined with --json or --schema")
+        text = prepare_prompt(self, args, text, exclude=exclude)
         session = self.get_session(args.session)
         key = self.cell_key()
         options = self._options(args)
@@ -281,6 +306,8 @@ class DeepSeekMagics(Magics):
         view = self._view(args.view, exchange.settings, session.name)
         cache = self.reply_cache(args.no_cache)
         self._run(session, text, key, options, view, out=args.out, json_mode=exchange.settings.json_mode, cache=cache)
+        if args.code:
+            offer_code(self.shell, self.last_reply)
 
     def _run(
         self,
@@ -352,8 +379,8 @@ class DeepSeekMagics(Magics):
             raise UsageError("the cell is empty: write the per-row template below %%deepseek --over")
         if args.over not in self.user_ns:
             raise UsageError(f"--over: there is no {args.over!r} in the namespace")
-        if args.dry_run or args.tools or args.prefix is not None:
-            raise UsageError("--over cannot be combined with --dry-run, --tools or --prefix")
+        if args.dry_run or args.tools or args.prefix is not None or args.code or args.context:
+            raise UsageError("--over cannot be combined with --dry-run, --tools, --prefix, --code or --context")
         options = self._options(args)
         session = self.get_session(args.session)
         try:
@@ -386,15 +413,15 @@ class DeepSeekMagics(Magics):
         return Session(session.name, settings=session.settings, client=session.client)
 
     def _parse(self, line: str) -> Any:
-        if KEY_PATTERN.search(line):
-            raise UsageError(
-                "API keys are not accepted as options (they would be saved with the notebook); "
-                "use %deepseek settings or the DEEPSEEK_API_KEY environment variable"
-            )
+        refuse_keys(line)
         from .line_words import parser_tokens  # downward, lazy like this module's other imports
 
+        return self.parse_words(parser_tokens(line))
+
+    def parse_words(self, tokens: list[str]) -> Any:
+        """The cell options in ``tokens`` (already split), checked like a cell's own line."""
+        refuse_keys(" ".join(tokens))
         parser = self.deepseek.parser
-        tokens = parser_tokens(line)
         seen: set[str] = set()
         actions = parser._option_string_actions
         for token in tokens:
@@ -419,8 +446,9 @@ class DeepSeekMagics(Magics):
             return cell.strip("\n")
         from .interpolation import InterpolationError, interpolate
 
+        namespace = self.recorder.prompt_namespace(self.user_ns, self.interpolation_budget)  # {In[n]}, {Err}, …
         try:
-            return interpolate(cell, self.user_ns, budget=self.interpolation_budget).strip("\n")
+            return interpolate(cell, namespace, budget=self.interpolation_budget).strip("\n")
         except InterpolationError as exc:
             raise UsageError(str(exc)) from None
 
@@ -506,10 +534,19 @@ class DeepSeekMagics(Magics):
     @named_line_magic("deepseek")
     def deepseek_line(self, line: str) -> Any:
         """``%deepseek help`` lists the subcommands: settings, chat, history, reset, sessions,
-        usage, models, balance, config, save, load."""
+        usage, models, balance, config, save, load, export, fix."""
         from .commands import run_subcommand
 
         return run_subcommand(self, line)
+
+
+def refuse_keys(line: str) -> None:
+    """Options never carry an API key: they are saved with the notebook."""
+    if KEY_PATTERN.search(line):
+        raise UsageError(
+            "API keys are not accepted as options (they would be saved with the notebook); "
+            "use %deepseek settings or the DEEPSEEK_API_KEY environment variable"
+        )
 
 
 def check_out_name(name: str) -> None:

@@ -773,6 +773,10 @@ class Session:
         """
         return write_atomically(path, self._json_pieces())
 
+    def json_lines(self) -> Iterator[str]:
+        """The session file's text, piece by piece (what :meth:`save` writes; ``%deepseek export x.json`` too)."""
+        return self._json_pieces()
+
     def _json_pieces(self) -> Iterator[str]:
         """The file, one turn per line: still one JSON document, and :meth:`load` can read it a line at a time."""
         yield json.dumps(self._header(), ensure_ascii=False)[:-1] + TURNS_OPENING + "\n"

@@ -16,6 +16,7 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
+from .code_replies import code_reply
 from .jsonmode import json_content
 from .prompt import Conversation, blockquote, is_question, key_terms, one_line, read_conversation, words
 from .request import ChatRequest
@@ -58,6 +59,8 @@ def compose(request: ChatRequest, rng: random.Random) -> Reply:
         content = _continuation(conversation)
     elif request.json_mode:
         content = json_content(conversation, model=request.model, thinking=request.thinking)
+    elif (code := code_reply(conversation.last_user, request.model, _mode(request))) is not None:
+        content = code  # "fix this error" / "give the code as a ```python block": a block the notebook can offer
     else:
         content = _answer(request, conversation, rng)
     reasoning = _reasoning(request, conversation, calls, rng) if request.thinking else ""
