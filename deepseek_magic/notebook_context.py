@@ -187,12 +187,15 @@ def _describe(name: str, value: Any, budget: int) -> str | None:
             signature = "(…)"
         return f"{name}: function {name}{signature}"[:budget]
     kind = type(value).__name__
-    text = render_value(value, budget=budget)
-    first, _, rest = text.partition("\n")
-    described = f"{name} ({kind}) = {first}"
-    if rest:
-        described += "\n" + "\n".join("    " + line for line in rest.split("\n"))
-    return described
+    room = budget - len(name) - len(kind) - 6
+    while True:  # indenting the lines after the first adds to the text: render smaller until it fits
+        first, _, rest = render_value(value, budget=max(room, 20)).partition("\n")
+        described = f"{name} ({kind}) = {first}"
+        if rest:
+            described += "\n" + "\n".join("    " + line for line in rest.split("\n"))
+        if len(described) <= budget or room <= 20:
+            return described[:budget]
+        room -= max(10, len(described) - budget)
 
 
 def fix_prompt(run: CellRun, variables: Sequence[str]) -> str:

@@ -125,7 +125,7 @@ def _markdown_reply(turn: Turn) -> list[str]:
     if reply.reasoning:
         tokens = reply.usage.reasoning_tokens if reply.usage else 0
         title = f"Reasoning · {tokens:,} tokens" if tokens else "Reasoning"
-        body = "  \n".join(html.escape(line) for line in reply.reasoning.strip("\n").split("\n"))
+        body = "  \n".join(html.escape(line, quote=False) for line in reply.reasoning.strip("\n").split("\n"))
         lines += [f"<details><summary>{title}</summary>", "", body, "", "</details>", ""]
     for name, arguments, result in _tool_rounds(turn):
         lines += [f"**Tool call** `{name}`", "", fenced(arguments, "json"), ""]

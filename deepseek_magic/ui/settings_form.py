@@ -32,6 +32,7 @@ import ipywidgets as widgets
 from traitlets import Unicode
 
 from .. import limits
+from ..config import MAX_CONTEXT_CELLS
 from ..controllers import AccountClient, AccountController, ConnectionReport, describe_balance
 from ..errors import ConfigError, mask, redact
 from ..providers import get_provider, provider_names
@@ -179,6 +180,14 @@ class SettingsForm:
         self.json_mode = widgets.Checkbox(description="JSON replies by default", indent=False)
         self.stream = widgets.Checkbox(description="stream", indent=False)
         self.cache = widgets.Checkbox(value=settings.cache, description="cache replies", indent=False)
+        self.context = widgets.BoundedIntText(
+            value=settings.context,
+            min=0,
+            max=MAX_CONTEXT_CELLS,
+            description="context cells",
+            tooltip="earlier cells (source, output, error) sent before each prompt, like --context N",
+            style=_STYLE,
+        )
 
         self.api_key = SecretInput(
             description="API key",
@@ -210,6 +219,7 @@ class SettingsForm:
                 self._temperature.box,
                 self._top_p.box,
                 self._max_tokens.box,
+                self.context,
                 widgets.HBox([self.json_mode, self.stream, self.cache]),
                 widgets.HBox([self.refresh_button, self.test_button, self.done_button]),
                 self.status,
@@ -255,6 +265,7 @@ class SettingsForm:
             self.json_mode.value = settings.json_mode
             self.stream.value = settings.stream
             self.cache.value = settings.cache
+            self.context.value = settings.context
         finally:
             self._syncing = False
         self._grey()
@@ -302,6 +313,7 @@ class SettingsForm:
         self.json_mode.observe(lambda change: self._apply(json_mode=change["new"]), "value")
         self.stream.observe(lambda change: self._apply(stream=change["new"]), "value")
         self.cache.observe(lambda change: self._apply(cache=bool(change["new"])), "value")
+        self.context.observe(lambda change: self._apply(context=int(change["new"])), "value")
         self.api_key.observe(self._on_key, "value")
         self.clear_key_button.on_click(lambda _: self.forget_key())
         self.refresh_button.on_click(lambda _: self.refresh_models())
