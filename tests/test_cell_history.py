@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from deepseek_magic.cell_history import (
+from deepseek_magic.features.cell_history import (
     ERROR_CAP,
     SOURCE_CAP,
     CellError,

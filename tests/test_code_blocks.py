@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deepseek_magic.code_blocks import (
+from deepseek_magic.features.code_blocks import (
     CODE_INSTRUCTION,
     code_blocks,
     fenced,

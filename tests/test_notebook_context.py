@@ -6,9 +6,9 @@ import math
 
 import pandas as pd
 
-from deepseek_magic.cell_history import CellError, CellRun
-from deepseek_magic.code_blocks import code_blocks
-from deepseek_magic.notebook_context import (
+from deepseek_magic.features.cell_history import CellError, CellRun
+from deepseek_magic.features.code_blocks import code_blocks
+from deepseek_magic.features.notebook_context import (
     FIX_INSTRUCTION,
     context_block,
     count_tokens,

@@ -20,12 +20,12 @@ from IPython.core.history import HistoryManager
 from IPython.utils.capture import capture_output
 from shell import TestingShell, loaded_magics
 
-from deepseek_magic.code_blocks import CODE_INSTRUCTION, main_code_block
+from deepseek_magic.core.errors import ConfigError
+from deepseek_magic.core.files import FileKindError
 from deepseek_magic.emulator import EmulatorConfig, Scripted, run_in_thread
-from deepseek_magic.errors import ConfigError
-from deepseek_magic.files import FileKindError
-from deepseek_magic.magics import DeepSeekMagics
-from deepseek_magic.notebook_cells import NO_CODE, OFFERED
+from deepseek_magic.features.code_blocks import CODE_INSTRUCTION, main_code_block
+from deepseek_magic.ipython.magics import DeepSeekMagics
+from deepseek_magic.ipython.notebook_cells import NO_CODE, OFFERED
 
 KEY = "sk-emulator-notebook-context-1f"
 #: IPython 9 records printed output per execution; older IPython keeps only ``Out`` values.

@@ -15,7 +15,7 @@ import builtins
 import itertools
 import re
 
-from .prompt import key_terms, one_line
+from deepseek_magic.emulator.prompt import key_terms, one_line
 
 __all__ = ["code_reply"]
 

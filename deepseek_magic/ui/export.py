@@ -14,7 +14,7 @@ their arguments and folded results. It is never displayed in the notebook.
 
 The JSON export is the session file, the same as ``%deepseek save`` writes
 (``%deepseek load`` reads it back). Every format goes through
-:func:`deepseek_magic.files.write_file`: no overwriting without ``overwrite``,
+:func:`deepseek_magic.core.files.write_file`: no overwriting without ``overwrite``,
 never through a symbolic link.
 """
 
@@ -28,18 +28,25 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deepseek_magic.code_blocks import fenced
-from deepseek_magic.files import write_file
+from deepseek_magic.core.files import write_file
+from deepseek_magic.features.code_blocks import fenced
 from deepseek_magic.ui.render import entities, markdown_text
 from deepseek_magic.ui.static import footer_text, html_bundle
 
 if TYPE_CHECKING:
-    from deepseek_magic.session import Session, Turn
+    from deepseek_magic.conversation.session import Session
+    from deepseek_magic.conversation.turns import Turn
 
 __all__ = ["FORMATS", "export_session", "markdown_document", "notebook_document"]
 
 #: Suffix → what is written (as the one-line confirmation names it).
-FORMATS = {".md": "Markdown", ".markdown": "Markdown", ".ipynb": "a notebook", ".json": "a session file"}
+FORMATS = {
+    ".md": "Markdown",
+    ".markdown": "Markdown",
+    ".ipynb": "a notebook",
+    ".json": "a session file",
+    ".jsonl": "a session file",
+}
 _RESULT_CAP = 4_000  # characters of one tool result shown (the session file keeps them whole)
 
 
@@ -47,7 +54,7 @@ def export_session(session: Session, path: str | os.PathLike[str], *, overwrite:
     """Write ``session`` to ``path`` in the format its suffix names; returns the path.
 
     ``ValueError`` for an unknown suffix, ``FileExistsError`` when the file is
-    there and ``overwrite`` is false, :class:`~deepseek_magic.files.FileKindError`
+    there and ``overwrite`` is false, :class:`~deepseek_magic.core.files.FileKindError`
     for a link, directory or device at ``path``.
     """
     target = Path(path).expanduser()
@@ -56,8 +63,8 @@ def export_session(session: Session, path: str | os.PathLike[str], *, overwrite:
         given = repr(target.suffix) if target.suffix else "a path without a suffix"
         raise ValueError(f"export writes .md, .ipynb or .json files, not {given}")
     pieces: Iterator[str] | list[str]
-    if suffix == ".json":
-        pieces = session.json_lines()
+    if suffix in (".json", ".jsonl"):
+        pieces = session.file_lines()
     elif suffix == ".ipynb":
         pieces = [notebook_text(notebook_document(session))]
     else:

@@ -1,0 +1,53 @@
+"""The one cost estimator: an upper bound on what requests may cost, before they are sent.
+
+Why one: the session's budget (``Session(max_cost=...)``) and the batch's cost
+preview (``confirm_above``) used to guess the output differently (8,192 vs
+1,024 tokens when ``max_tokens`` is unset), so the same request could pass one
+check and fail the other. Both now call :func:`estimate_cost`.
+
+Assumptions, all on the side of paying more than real:
+
+* every prompt token is a cache miss;
+* a prompt is about 3 characters per token of its JSON (real text runs ~4);
+* each answer uses its whole ``max_tokens``, or :data:`DEFAULT_OUTPUT_TOKENS`
+  when it is unset (DeepSeek's own default output length for the chat models).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.core.pricing import PriceTable
+
+#: Output tokens assumed per answer when ``max_tokens`` is unset.
+DEFAULT_OUTPUT_TOKENS = 8192
+#: Characters of the messages' JSON counted as one prompt token.
+CHARS_PER_TOKEN = 3
+
+
+def prompt_tokens(messages: Sequence[dict[str, Any]]) -> int:
+    """An over-estimate of the prompt tokens of ``messages``."""
+    return len(json.dumps(messages, ensure_ascii=False)) // CHARS_PER_TOKEN + 1
+
+
+def output_tokens(settings: Settings) -> int:
+    """The output tokens one answer may use under ``settings``."""
+    return settings.max_tokens or DEFAULT_OUTPUT_TOKENS
+
+
+def estimate_cost(prices: PriceTable, settings: Settings, prompts: Iterable[Sequence[dict[str, Any]]]) -> float | None:
+    """Upper cost in USD of sending each message list in ``prompts`` once; ``None`` without a price."""
+    count = 0
+    tokens = 0
+    for messages in prompts:
+        count += 1
+        tokens += prompt_tokens(messages)
+    if not count:
+        return 0.0
+    return prices.estimate(settings.provider, settings.model, tokens, output_tokens(settings) * count)
+
+
+__all__ = ["CHARS_PER_TOKEN", "DEFAULT_OUTPUT_TOKENS", "estimate_cost", "output_tokens", "prompt_tokens"]
