@@ -72,13 +72,13 @@ def test_no_cell_failed_but_the_one_that_fails_on_purpose(executed: tuple[Any, s
 def test_fix_explains_the_failing_cell_and_code_goes_to_a_new_cell(executed: tuple[Any, str]) -> None:
     nb, _ = executed
     fix = cell_with(nb, "%deepseek fix")
-    shown = markdown_of(fix)
+    shown = "\n".join(o.get("data", {}).get("text/plain", "") for o in fix.outputs)
     assert "[emulated]" in shown and "ZeroDivisionError: integer division or modulo by zero" in shown
     assert "stand-in fix" in shown and "big_coastal" in shown, "the reply quotes the failing cell in its code block"
     printed = "".join(o.get("text", "") for o in fix.outputs if o.output_type == "stream")
     assert "The reply's code is in a new cell below (not run)." in printed
     code = cell_with(nb, "%%deepseek --code --context 2")
-    assert "# [emulated] code for:" in markdown_of(code)
+    assert "# [emulated] code for:" in "\n".join(o.get("data", {}).get("text/plain", "") for o in code.outputs)
     assert "The reply's code is in a new cell below (not run)." in "".join(
         o.get("text", "") for o in code.outputs if o.output_type == "stream"
     )

@@ -104,7 +104,8 @@ def _code_answer(text: str, *, model: str, mode: str) -> str:
     prompt = text.rsplit("\n---\n", 1)[-1]  # after a notebook context block, the request itself
     prompt = _WANTS_CODE.split(prompt)[0]
     prompt = re.sub(r"(?i)give the code as one complete\s*$", "", prompt.strip()).strip()
-    topic = one_line(prompt, 80).replace("`", "'") or "your request"
+    first_line = next((line for line in prompt.split("\n") if line.strip()), "")
+    topic = one_line(first_line, 80).replace("`", "'") or "your request"
     terms = ", ".join(key_terms(prompt, 4)) or "none"
     return "\n".join(
         [

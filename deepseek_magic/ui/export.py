@@ -23,6 +23,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import shlex
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -197,7 +198,7 @@ def _turn_cell(number: int, turn: Turn) -> dict[str, Any]:
         "id": f"turn-{number}",
         "metadata": {"deepseek_magic": {"turn": turn.key, "status": turn.status}},
         "execution_count": None,
-        "source": f"%%deepseek {' '.join(options)}\n{turn.prompt}",
+        "source": f"%%deepseek {shlex.join(options)}\n{turn.prompt}",  # the magic splits its line like a shell
         "outputs": outputs,
     }
 
