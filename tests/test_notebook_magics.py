@@ -116,8 +116,8 @@ def test_in_is_the_source_as_typed_not_ipythons_transformed_code(ip: TestingShel
     ("reference", "message"),
     [
         ("{In[99999]}", r"\{In\[99999\]\}: there is no execution 99999 \(the last one is \d+\)"),
-        ("{Out[1]}", r"\{Out\[1\]\}: execution 1 has no output"),
-        ("{Err[1]}", r"\{Err\[1\]\}: execution 1 raised no error \(no cell has raised an error\)"),
+        ("{Out[QUIET]}", r"\{Out\[QUIET\]\}: execution QUIET has no output"),
+        ("{Err[QUIET]}", r"\{Err\[QUIET\]\}: execution QUIET raised no error \(no cell has raised an error\)"),
         ("{Err}", r"\{Err\}: no cell has raised an error since the extension was loaded"),
         ("{In}", r"\{In\}: name an execution, e\.g\. \{In\[3\]\}"),
         ("{Err[0]}", r"Err\[0\]: execution numbers start at 1"),
@@ -129,7 +129,9 @@ def test_a_reference_to_nothing_is_one_line_and_nothing_is_sent(
     ip: TestingShell, emulator: Any, reference: str, message: str
 ) -> None:
     magics(ip).recorder.history.clear()
-    ip.user_ns["Out"].pop(1, None)
+    quiet, _ = run(ip, "quiet = 1")  # a cell that printed and returned nothing, and raised nothing
+    magics(ip).recorder.history.clear()
+    reference, message = reference.replace("QUIET", str(quiet)), message.replace("QUIET", str(quiet))
     before = len(chats(emulator))
     fails(ip, f"%%deepseek\nLook at {reference}", UsageError, match=message)
     assert len(chats(emulator)) == before
@@ -149,6 +151,37 @@ def test_brace_rules_hold_and_a_users_own_err_wins(ip: TestingShell, emulator: A
     run(ip, "Err = 'my own variable'")
     run(ip, "%%deepseek --no-cache\n{Err}")
     assert sent(emulator) == "my own variable"
+
+
+def test_recording_never_disturbs_a_cell(ip: TestingShell) -> None:
+    class Hostile:
+        @property
+        def info(self) -> Any:
+            raise RuntimeError("no")
+
+    class Odd:
+        execution_count = 5
+        info = type("Info", (), {"store_history": True, "raw_cell": None, "cell_id": None})()
+        error_in_exec = None
+        error_before_exec = None
+
+    recorder = magics(ip).recorder
+    recorder.history.clear()
+    recorder.record(Hostile())
+    recorder.record(object())
+    recorder.record(Odd())
+    assert [(run.count, run.source) for run in recorder.history] == [(5, "")]
+    run(ip, "y = 2", cell_id="after")
+    assert len(recorder.history) == 2
+
+
+def test_silent_runs_and_runs_outside_history_are_not_recorded(ip: TestingShell) -> None:
+    recorder = magics(ip).recorder
+    recorder.history.clear()
+    with capture_output():
+        ip.run_cell("1/0 if False else 3", store_history=False)
+        ip.run_cell("4", store_history=True, silent=True)
+    assert len(recorder.history) == 0
 
 
 def test_the_extensions_own_errors_are_not_recorded(ip: TestingShell) -> None:

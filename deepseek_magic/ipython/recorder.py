@@ -49,7 +49,17 @@ class ExecutionRecorder:
     # ------------------------------------------------------------- recording
 
     def record(self, result: Any) -> None:
-        """Remember one execution (skips silent runs and runs kept out of history: their number is not theirs)."""
+        """Remember one execution (skips silent runs and runs kept out of history: their number is not theirs).
+
+        Never raises: a callback failing in ``post_run_cell`` would print IPython's "Error in callback"
+        traceback under the user's own cell.
+        """
+        try:
+            self._record(result)
+        except Exception:
+            return
+
+    def _record(self, result: Any) -> None:
         info = getattr(result, "info", None)
         count = getattr(result, "execution_count", None)
         if info is None or not isinstance(count, int) or not getattr(info, "store_history", False):
