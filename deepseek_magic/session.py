@@ -22,12 +22,22 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .client import AsyncChatClient, ChatClient, EventCallback
+from deepseek_magic.images import (
+    HISTORY_TURNS,
+    ImageData,
+    accepts_images,
+    as_image,
+    blocks,
+    check_vision,
+    placeholders,
+)
+
+from .client import AsyncChatClient, ChatClient, EventCallback, check_body_size
 from .config import Settings, default_settings
 from .errors import BudgetExceeded, ConfigError, DeepSeekError, ReplyError, StreamInterrupted
 from .estimate import estimate_cost
@@ -85,12 +95,16 @@ class Turn:
     created: float = field(default_factory=time.time)
     #: Messages between the prompt and the final reply (tool-call rounds).
     intermediate: list[dict[str, Any]] = field(default_factory=list)
+    #: Images sent beside the prompt (``[image N]`` in the prompt names the N-th).
+    images: list[ImageData] = field(default_factory=list)
 
-    def messages(self) -> list[dict[str, Any]]:
-        """This turn as conversation messages."""
-        return [{"role": "user", "content": self.prompt}, *self.intermediate, self.reply.to_message()]
+    def messages(self, *, send_images: bool = True) -> list[dict[str, Any]]:
+        """This turn as conversation messages; without ``send_images`` its images become text placeholders."""
+        content = blocks(self.prompt, self.images) if send_images else placeholders(self.prompt, self.images)
+        return [{"role": "user", "content": content}, *self.intermediate, self.reply.to_message()]
 
     def to_dict(self) -> dict[str, Any]:
+        extra = {"images": [image.to_dict() for image in self.images]} if self.images else {}
         return {
             "key": self.key,
             "prompt": self.prompt,
@@ -101,6 +115,7 @@ class Turn:
             "status": self.status,
             "created": self.created,
             "intermediate": self.intermediate,
+            **extra,
         }
 
     @classmethod
@@ -128,6 +143,9 @@ class Turn:
         intermediate = list(raw.get("intermediate") or [])
         if not all(isinstance(message, dict) for message in intermediate):
             raise ValueError("a turn's intermediate messages must be objects")
+        images = raw.get("images") or []
+        if not isinstance(images, list):
+            raise ValueError("a turn's images must be a list")
         return cls(
             key=raw["key"],
             prompt=raw["prompt"],
@@ -138,6 +156,7 @@ class Turn:
             status=status,
             created=float(raw.get("created", 0.0)),
             intermediate=intermediate,
+            images=[ImageData.from_dict(image) for image in images],
         )
 
 
@@ -169,7 +188,11 @@ class Exchange:
         on_tool: ToolCallback | None = None,
         prefix: str | None = None,
         strict_tools: bool = False,
+        images: list[ImageData] | None = None,
     ) -> None:
+        self.images = list(images or ())
+        if self.images:
+            check_vision(settings.provider, settings.model)
         for value, where in ((text, "the prompt"), (system, "the system prompt")):
             problem = surrogate_problem(value, where) if value else None
             if problem:
@@ -206,9 +229,11 @@ class Exchange:
         messages: list[dict[str, Any]] = []
         if self.system:
             messages.append({"role": "system", "content": self.system})
-        for turn in history:
-            messages.extend(turn.messages())
-        messages.append({"role": "user", "content": self.text})
+        # The history rule for images (deepseek_magic.images): re-sent for HISTORY_TURNS turns, to a vision model.
+        vision = any(turn.images for turn in history) and accepts_images(self.settings.provider, self.settings.model)
+        for position, turn in enumerate(history):
+            messages.extend(turn.messages(send_images=vision and len(history) - position <= HISTORY_TURNS))
+        messages.append({"role": "user", "content": blocks(self.text, self.images)})
         if self.prefix is not None:
             # DeepSeek continues this assistant text (beta base); the reply holds only the continuation.
             messages.append({"role": "assistant", "content": self.prefix, "prefix": True})
@@ -218,6 +243,11 @@ class Exchange:
             if self.schema is not None or not mentions_json(messages):
                 messages.insert(0, {"role": "system", "content": json_instruction(self.schema)})
         return messages
+
+    @property
+    def first_request(self) -> ChatRequest | None:
+        """The request :meth:`next_request` will hand out next, without taking it (for checks before sending)."""
+        return self._pending
 
     @property
     def next_is_final(self) -> bool:
@@ -348,6 +378,7 @@ class Exchange:
             provider=self.settings.provider,
             status=status,
             intermediate=list(self.intermediate),
+            images=list(self.images),
         )
 
 
@@ -564,15 +595,22 @@ class Session:
         on_tool: ToolCallback | None = None,
         prefix: str | None = None,
         strict_tools: bool = False,
+        images: Sequence[Any] | None = None,
         **options: Any,
     ) -> Exchange:
-        """Plan one ask without sending anything (``--dry-run`` shows its first request)."""
+        """Plan one ask without sending anything (``--dry-run`` shows its first request).
+
+        ``images`` (figures, PIL images, IPython images, image bytes) go beside
+        the text for a model that accepts them; for one that does not, or when
+        the request would pass the 48 MiB body limit, a :class:`ConfigError`
+        says so here, before anything is sent.
+        """
         turn_key = key or uuid.uuid4().hex
         if json or schema is not None:
             options["json_mode"] = True
         settings = self.settings.merged(**options)
         settings.resolved_api_key()  # a malformed key is refused here, in one line, before any view starts
-        return Exchange(
+        exchange = Exchange(
             self,
             text,
             key=turn_key,
@@ -585,7 +623,12 @@ class Session:
             on_tool=on_tool,
             prefix=prefix,
             strict_tools=strict_tools,
+            images=[as_image(image) for image in images or ()],
         )
+        first = exchange.first_request
+        if exchange.images and first is not None:
+            check_body_size(self.client.prepare(first).body)  # the provider may refuse images too (Runware)
+        return exchange
 
     def batch(self, rows: Any, template: str, **options: Any) -> Any:
         """Ask ``template`` once per row (``{column}`` interpolated); a DataFrame in input order.

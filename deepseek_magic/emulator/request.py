@@ -18,6 +18,7 @@ from typing import Any
 from deepseek_magic import limits
 
 from .errors import bad_request, describe_json, deserialize_error
+from .images import check_images
 from .messages import check_messages, check_prefix, check_turns
 from .prompt import text_of
 
@@ -115,6 +116,7 @@ def parse_chat_request(body: object, *, beta: bool) -> ChatRequest:
             )
         if not stream:
             raise bad_request("stream_options should be set along with stream = true")
+    check_images(messages, echo)
     prefix = check_prefix(messages, beta=beta)
     check_turns(messages, thinking=thinking, tools=tools, prefix=prefix)
     options = body.get("stream_options") or {}
