@@ -46,8 +46,8 @@ from .errors import (
     status_error,
 )
 from .events import Accumulator, Error, Event, Reply
-from .providers import ChatRequest, HttpCall, Provider, StreamParser, get_provider
 from .limits import MAX_REQUEST_BYTES
+from .providers import ChatRequest, HttpCall, Provider, StreamParser, get_provider
 from .retry import MAX_RETRY_AFTER, RETRYABLE_STATUS, RetryPolicy, parse_retry_after, retry_delay
 from .sse import SSEDecoder, SSEOverflow
 from .textcheck import bad_text_problem

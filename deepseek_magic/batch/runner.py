@@ -53,10 +53,11 @@ every event (encode/httpcore#1035) and one pool of 64 costs more CPU than the
 requests themselves.
 
 Cost: before anything is sent the cost is estimated from the price table,
-pricing every prompt as uncached at about 3 characters per token and every
-answer at ``max_tokens`` (:data:`~deepseek_magic.estimate.DEFAULT_OUTPUT_TOKENS`
-when unset; a JSON retry is not foreseen), by the same estimator as the
-session's ``max_cost``. Above ``confirm_above`` the batch stops with
+pricing every prompt as uncached at its exact token count (DeepSeek's V4
+tokenizer, :class:`~deepseek_magic.tokens.BatchCounter`; about 3 characters per
+token if the tokenizer is not installed) and every answer at ``max_tokens``
+(:data:`~deepseek_magic.estimate.DEFAULT_OUTPUT_TOKENS` when unset; a JSON retry
+is not foreseen), by the same estimator as the session's ``max_cost``. Above ``confirm_above`` the batch stops with
 :class:`BatchNeedsConfirmation` unless ``confirmed=True``. In the result,
 ``cost`` is what this run paid for the row: ``0.0`` for a reply from the
 cache, whose token counts are still shown.
@@ -82,6 +83,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import httpx
+
+from deepseek_magic.tokens import BatchCounter, thinking_on
 
 from ..cache import ReplyCache, cache_key
 from ..client import AsyncChatClient
@@ -430,9 +433,10 @@ def _batch_states(session: Session) -> dict[tuple[str, str], dict[int, RowResult
 
 
 def _estimate(session: Session, settings: Settings, jobs: Iterable[_Job]) -> tuple[int, float | None]:
-    """Rows to send and the upper cost estimate for them (the session budget's estimator)."""
+    """Rows to send and the upper cost estimate for them (the session budget's estimator, exact prompt counts)."""
     prompts = [job.request.messages for job in jobs if job.request is not None]
-    return len(prompts), estimate_cost(session.prices, settings, prompts)
+    counter = BatchCounter(thinking=thinking_on(settings))
+    return len(prompts), estimate_cost(session.prices, settings, prompts, count=counter)
 
 
 def _report(progress: ProgressArg, tally: _Tally) -> None:

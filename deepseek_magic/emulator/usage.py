@@ -116,7 +116,7 @@ def _v4_prompt(request: ChatRequest) -> list[str]:
         elif role == "user":
             text += _USER + content
         elif role == "tool":
-            text += ("\n\n" if index and messages[index - 1].get("role") == "tool" else _USER)
+            text += "\n\n" if index and messages[index - 1].get("role") == "tool" else _USER
             text += f"<tool_result>{content}</tool_result>"
         elif role == "assistant":
             if keep_reasoning:
