@@ -29,7 +29,7 @@ from deepseek_magic.limits import MAX_REQUEST_BYTES
 from deepseek_magic.session import Turn
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
+import matplotlib.pyplot as plt
 
 KEY = "sk-emulator"
 
