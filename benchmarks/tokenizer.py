@@ -6,7 +6,7 @@ Three figures, each against a peer measured in the same run:
   import), against a plain ``json.load`` of that same vocabulary file;
 * **speed**: tokens per second counting mixed text, against ``str.split`` word counting of the same text;
 * **preview error**: a 1,000-row batch of mixed rows (English prose, Python, Chinese, CSV numbers, JSON, emoji)
-  is previewed with the exact counter the batch uses (``deepseek_magic.tokens.BatchCounter``), then run
+  is previewed with the exact counter the batch uses (``deepseek_magic.features.tokens.BatchCounter``), then run
   against the bundled emulator, which counts every prompt on its own (the whole prompt rendered and
   tokenized, as the service does). The error is |preview - reported| / reported over the prompt tokens of
   all rows; the old estimate (JSON characters / 3) is measured on the same rows. Goal: <= 2 %.
@@ -124,10 +124,10 @@ def speed(texts: list[str]) -> tuple[float, float]:
 
 def preview_error(rows: list[str]) -> dict[str, Any]:
     from deepseek_magic import Session
+    from deepseek_magic.client.estimate import prompt_tokens as chars_over_three
     from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-    from deepseek_magic.estimate import prompt_tokens as chars_over_three
-    from deepseek_magic.interpolation import interpolate
-    from deepseek_magic.tokens import BatchCounter, count_text, thinking_on
+    from deepseek_magic.features.interpolation import interpolate
+    from deepseek_magic.features.tokens import BatchCounter, count_text, thinking_on
 
     with run_in_thread(EmulatorConfig(api_key=KEY)) as emulator:
         os.environ["DEEPSEEK_BASE_URL"] = emulator.base_url

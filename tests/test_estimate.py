@@ -6,12 +6,12 @@ import pytest
 
 from deepseek_magic import Session, Settings
 from deepseek_magic.batch import BatchNeedsConfirmation, run_batch
-from deepseek_magic.errors import BudgetExceeded
-from deepseek_magic.estimate import DEFAULT_OUTPUT_TOKENS, estimate_cost, prompt_tokens
-from deepseek_magic.pricing import PRICES
+from deepseek_magic.client.estimate import DEFAULT_OUTPUT_TOKENS, estimate_cost, prompt_tokens
+from deepseek_magic.core.errors import BudgetExceeded
+from deepseek_magic.core.pricing import PRICES
+from deepseek_magic.features.tokens import count_text
+from deepseek_magic.features.tokens import prompt_tokens as exact_tokens
 from deepseek_magic.providers import ChatRequest
-from deepseek_magic.tokens import count_text
-from deepseek_magic.tokens import prompt_tokens as exact_tokens
 
 MESSAGES = [{"role": "user", "content": "Name a prime"}]
 

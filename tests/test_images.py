@@ -20,13 +20,14 @@ from PIL import Image
 from shell import TestingShell, loaded_magics
 
 from deepseek_magic import Session
-from deepseek_magic.client import ChatClient, check_body_size
+from deepseek_magic.client import ChatClient
+from deepseek_magic.client.flow import check_body_size
+from deepseek_magic.conversation.store import SessionFileError
+from deepseek_magic.core.errors import ConfigError
+from deepseek_magic.core.imagebytes import facts, image_format
+from deepseek_magic.core.limits import MAX_REQUEST_BYTES
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.errors import ConfigError
-from deepseek_magic.imagebytes import facts, image_format
-from deepseek_magic.images import HISTORY_TURNS, ImageData, ImageError, as_image, is_image, thumbnail
-from deepseek_magic.limits import MAX_REQUEST_BYTES
-from deepseek_magic.session import Turn
+from deepseek_magic.features.images import HISTORY_TURNS, ImageData, ImageError, as_image, is_image, thumbnail
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -177,7 +178,7 @@ def test_a_figure_in_a_cell_is_sent_beside_the_text_and_described(ip: TestingShe
 
 
 def test_the_reply_header_shows_a_thumbnail_of_each_image(ip: TestingShell) -> None:
-    from deepseek_magic.events import Reply, Usage
+    from deepseek_magic.core.events import Reply, Usage
     from deepseek_magic.ui import static
     from deepseek_magic.ui.display_view import DisplayHandleView
 
@@ -231,7 +232,7 @@ def test_a_request_over_48_mib_is_refused_before_anything_is_sent(session: Sessi
 def test_the_limit_guards_every_request_history_included(
     session: Session, emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from deepseek_magic import client
+    from deepseek_magic.client import flow as client
 
     image = encoded(Image.frombytes("RGB", (200, 200), random.Random(7).randbytes(120_000)), "PNG")
     session.ask("first [image 1]", images=[image])
@@ -274,11 +275,14 @@ def test_images_survive_save_and_load(session: Session, tmp_path: Path) -> None:
     path = session.save(tmp_path / "s.json")
     loaded = Session.load(path, settings=session.settings)
     assert loaded.turns[0].images == [as_image(data)]
-    saved = json.loads(path.read_text())["turns"][0]["images"]
+    saved = json.loads(path.read_text().splitlines()[1])["images"]
     assert base64.b64decode(saved[0]["data"]) == data
-    broken = {**session.turns[0].to_dict(), "images": [{"data": base64.b64encode(b"nope").decode()}]}
-    with pytest.raises(ValueError, match="not a JPEG, PNG, GIF or WebP"):
-        Turn.from_dict(broken)
+    lines = path.read_text().splitlines()
+    turn = json.loads(lines[1])
+    turn["images"] = [{"data": base64.b64encode(b"nope").decode()}]
+    path.write_text("\n".join([lines[0], json.dumps(turn), ""]))
+    with pytest.raises(SessionFileError, match="not a JPEG, PNG, GIF or WebP"):
+        Session.load(path, settings=session.settings)
 
 
 # ------------------------------------------------------------------------ the emulator

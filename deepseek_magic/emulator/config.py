@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from deepseek_magic import limits
+from deepseek_magic.core import limits
 
 #: Caps that keep every request bounded, whatever a fault spec or config asks for.
 MAX_STALL_SECONDS = 60.0

@@ -18,9 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from deepseek_magic.imagebytes import facts
-
-from .errors import ApiError, bad_request
+from deepseek_magic.core.imagebytes import facts
+from deepseek_magic.emulator.errors import ApiError, bad_request
 
 #: Prompt tokens one image is billed (DeepSeek: "at most 384").
 IMAGE_TOKENS = 384

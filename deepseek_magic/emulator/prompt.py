@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from .images import seen_images
+from deepseek_magic.emulator.images import seen_images
 
 _STOPWORDS = frozenset(
     re.findall(

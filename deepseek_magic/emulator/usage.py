@@ -17,10 +17,10 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from .images import IMAGE_TOKENS, seen_images
-from .prompt import text_of
-from .request import ChatRequest
-from .tokens import prompt_pieces, tokenize, v4_available
+from deepseek_magic.emulator.images import IMAGE_TOKENS, seen_images
+from deepseek_magic.emulator.prompt import text_of
+from deepseek_magic.emulator.request import ChatRequest
+from deepseek_magic.emulator.tokens import prompt_pieces, tokenize, v4_available
 
 BLOCK_TOKENS = 64
 

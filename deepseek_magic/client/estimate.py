@@ -9,7 +9,7 @@ Assumptions, all on the side of paying more than real:
 
 * every prompt token is a cache miss;
 * prompt tokens are counted by the ``count`` the caller passes: the session
-  and the batch pass the exact V4 counter (:mod:`deepseek_magic.tokens`, one
+  and the batch pass the exact V4 counter (:mod:`deepseek_magic.features.tokens`, one
   layer up); the default here, also that counter's fallback when the
   tokenizer is not installed, is about 3 characters per token of the JSON;
 * each answer uses its whole ``max_tokens``, or :data:`DEFAULT_OUTPUT_TOKENS`
@@ -22,8 +22,8 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from .config import Settings
-from .pricing import PriceTable
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.core.pricing import PriceTable
 
 #: Output tokens assumed per answer when ``max_tokens`` is unset.
 DEFAULT_OUTPUT_TOKENS = 8192

@@ -34,9 +34,8 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from deepseek_magic.images import ImageError, as_image, is_image
-
-from .errors import DeepSeekError
+from deepseek_magic.core.errors import DeepSeekError
+from deepseek_magic.features.images import ImageError, as_image, is_image
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,7 +70,7 @@ def interpolate(text: str, namespace: Mapping[str, Any], *, budget: int = 4000, 
     every failure into a one-line usage error. ``budget`` bounds each inserted
     value (see :func:`render_value`). With an ``images`` list, a reference to an
     image (a matplotlib Figure, PIL Image, IPython Image or image bytes: see
-    :mod:`deepseek_magic.images`) is appended to it as validated image data and
+    :mod:`deepseek_magic.features.images`) is appended to it as validated image data and
     replaced in the text by ``[image N]``, so the prompt can say which is which.
     """
     if not isinstance(text, str):

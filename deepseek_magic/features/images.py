@@ -4,7 +4,7 @@ A prompt can carry images for a model whose registry entry says ``vision``
 (``deepseek-flash``; not ``deepseek-v4-pro``). Each image goes beside the text
 as an OpenAI-style block, ``{"type": "image_url", "image_url": {"url":
 "data:image/png;base64,…"}}``. The format is read from the bytes (JPEG, PNG,
-GIF, WebP: :mod:`deepseek_magic.imagebytes`), never from a file name.
+GIF, WebP: :mod:`deepseek_magic.core.imagebytes`), never from a file name.
 
 Sources, recognised by duck type and class name so that neither matplotlib nor
 Pillow is imported to find out (both stay optional):
@@ -34,8 +34,8 @@ import io
 from dataclasses import dataclass
 from typing import Any, Final
 
-from deepseek_magic.errors import ConfigError
-from deepseek_magic.imagebytes import facts, human_bytes, image_format
+from deepseek_magic.core.errors import ConfigError
+from deepseek_magic.core.imagebytes import facts, human_bytes, image_format
 
 #: Turns after its own for which an image is re-sent (see the module docstring).
 HISTORY_TURNS: Final = 3
