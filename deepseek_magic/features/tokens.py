@@ -61,8 +61,12 @@ TOOLS_MARKUP_FACTOR: Final = 1.4
 TOOL_CALL_TOKENS: Final = 12
 #: Characters of a message's JSON counted as one token when the tokenizer is not installed.
 FALLBACK_CHARS_PER_TOKEN: Final = 3
-#: Texts up to this length are remembered (a batch repeats its system prompt on every row).
-_MEMO_LIMIT = 20_000
+#: Characters of text a :class:`BatchCounter` tokenizes before it extrapolates (a few seconds' work).
+EXACT_CHARS: Final = 1_000_000
+#: Texts up to this length are remembered (a batch repeats its system prompt on every row); at most
+#: ``_MEMO_SIZE`` of them, so the memo holds a few megabytes at worst.
+_MEMO_LIMIT = 2_000
+_MEMO_SIZE = 4096
 
 _lock = threading.Lock()
 _loaded: Any = None
@@ -99,7 +103,7 @@ def count_text(text: str) -> int:
     return _count(text)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=_MEMO_SIZE)
 def _memo_count(text: str) -> int:
     return _count(text)
 
@@ -263,10 +267,6 @@ class BatchCounter:
 
     def __call__(self, messages: Sequence[dict[str, Any]]) -> int:
         return count_prompt(messages, thinking=self.thinking, tools=self.tools, count=self.text).total
-
-
-#: Characters of text a :class:`BatchCounter` tokenizes before it extrapolates (a few seconds' work).
-EXACT_CHARS: Final = 1_000_000
 
 
 __all__ = [
