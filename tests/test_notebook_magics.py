@@ -348,8 +348,9 @@ def test_the_context_default_is_one_setting(ip: TestingShell, emulator: Any) -> 
 
 
 def test_the_budget_trait_bounds_the_block(ip: TestingShell, emulator: Any) -> None:
+    numbers = " ".join(str(n * 7919 % 10007) for n in range(150))  # ~300 tokens: no run of one letter to compress
     for index in range(6):
-        run(ip, f"value_{index} = '{'x' * 900}'", cell_id=f"v{index}")
+        run(ip, f"value_{index} = '{numbers}'", cell_id=f"v{index}")
     run(ip, "%config DeepSeekMagics.context_tokens = 700")
     run(ip, "%%deepseek --context 6 --no-cache\nQ")
     block = sent(emulator).partition("\n\n---\n\n")[0]

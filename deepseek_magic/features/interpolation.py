@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from deepseek_magic.core.errors import DeepSeekError
+from deepseek_magic.features.images import ImageError, as_image, is_image
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,12 +74,15 @@ class PromptReference:
         raise InterpolationError(f"{{{expr}}}: this name needs a subscript")
 
 
-def interpolate(text: str, namespace: Mapping[str, Any], *, budget: int = 4000) -> str:
+def interpolate(text: str, namespace: Mapping[str, Any], *, budget: int = 4000, images: list[Any] | None = None) -> str:
     """``text`` with each reference to an existing variable replaced by its rendered value.
 
     Raises only :class:`InterpolationError` (for any input), so the magic can turn
     every failure into a one-line usage error. ``budget`` bounds each inserted
-    value (see :func:`render_value`).
+    value (see :func:`render_value`). With an ``images`` list, a reference to an
+    image (a matplotlib Figure, PIL Image, IPython Image or image bytes: see
+    :mod:`deepseek_magic.features.images`) is appended to it as validated image data and
+    replaced in the text by ``[image N]``, so the prompt can say which is which.
     """
     if not isinstance(text, str):
         raise InterpolationError(f"cell text must be a string, not {type(text).__name__}")
@@ -95,6 +99,12 @@ def interpolate(text: str, namespace: Mapping[str, Any], *, budget: int = 4000) 
         value = _resolve(expr, root, namespace)
         if isinstance(value, PromptReference):
             return value.prompt_text(expr, budget)
+        if images is not None and is_image(value):
+            try:
+                images.append(as_image(value))
+            except ImageError as exc:
+                raise InterpolationError(f"{{{expr}}}: {exc}") from None
+            return f"[image {len(images)}]"
         try:
             return render_value(value, budget=budget)
         except Exception as exc:  # render_value guards itself; this is the last line of defence

@@ -20,10 +20,10 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from deepseek_magic.client.estimate import CHARS_PER_TOKEN
 from deepseek_magic.features.cell_history import CellRun, clip_middle
 from deepseek_magic.features.code_blocks import fenced
 from deepseek_magic.features.interpolation import render_value
+from deepseek_magic.features.tokens import count_text
 
 __all__ = [
     "FIX_INSTRUCTION",
@@ -53,11 +53,12 @@ OutputText = Callable[[int, int], str]
 
 
 def count_tokens(text: str) -> int:
-    """Tokens ``text`` takes, for the context budget (an over-estimate: characters / 3).
+    """Tokens ``text`` takes, for the context budget: DeepSeek's V4 tokenizer (:mod:`.tokens`, loaded on first use).
 
-    The seam for an exact tokenizer: every budget in this module goes through here.
+    Every budget in this module goes through here; without the tokenizer it is
+    the characters/3 over-estimate.
     """
-    return len(text) // CHARS_PER_TOKEN + 1
+    return count_text(text)
 
 
 # ----------------------------------------------------------------------- context

@@ -21,7 +21,7 @@ import contextlib
 import keyword
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from IPython.core.error import UsageError
@@ -277,14 +277,16 @@ class DeepSeekMagics(Magics):
         if args.over:
             self._run_batch(args, cell)
             return
-        self.ask(args, self._prompt(cell, raw=args.raw))
+        text, images = self._prompt(cell, raw=args.raw)
+        self.ask(args, text, images=images)
 
-    def ask(self, args: Any, text: str, *, exclude: frozenset[int] = frozenset()) -> None:
+    def ask(self, args: Any, text: str, *, exclude: frozenset[int] = frozenset(), images: Sequence[Any] = ()) -> None:
         """One request from parsed cell options and a prompt: a ``%%deepseek`` cell, or ``%deepseek fix``.
 
         Context cells go before ``text`` and the ask for a code block after it
         (``--context``, ``--code``); with ``--code`` the reply's code is offered
-        as a new cell below once the reply is complete, and never run.
+        as a new cell below once the reply is complete, and never run. ``images`` go
+        beside the text as image blocks (``{fig}`` in a cell).
         """
         from deepseek_magic.ipython.notebook_cells import offer_code, prepare_prompt
 
@@ -294,6 +296,8 @@ class DeepSeekMagics(Magics):
         session = self.get_session(args.session)
         key = self.cell_key()
         options = self._options(args)
+        if images:
+            options["images"] = images
         if args.new:
             session = self._fresh(session, keep=not args.dry_run)
         try:
@@ -303,7 +307,7 @@ class DeepSeekMagics(Magics):
             exchange = session.exchange(text, key=key, **options)  # validates before anything is sent
         except ValueError as exc:  # ConfigError, schema lookup problems
             raise UsageError(str(exc)) from None
-        view = self._view(args.view, exchange.settings, session.name)
+        view = self._view(args.view, exchange.settings, session.name, exchange.images)
         cache = self.reply_cache(args.no_cache)
         self._run(session, text, key, options, view, out=args.out, json_mode=exchange.settings.json_mode, cache=cache)
         if args.code:
@@ -439,18 +443,21 @@ class DeepSeekMagics(Magics):
             check_out_name(args.out)
         return args
 
-    def _prompt(self, cell: str, *, raw: bool) -> str:
+    def _prompt(self, cell: str, *, raw: bool) -> tuple[str, list[Any]]:
+        """The prompt text, and the images its ``{name}`` references put beside it (``[image N]`` in the text)."""
         if not cell.strip():
             raise UsageError("the cell is empty: write the prompt on the lines below %%deepseek")
         if raw:
-            return cell.strip("\n")
+            return cell.strip("\n"), []
         from deepseek_magic.features.interpolation import InterpolationError, interpolate
 
         namespace = self.recorder.prompt_namespace(self.user_ns, self.interpolation_budget)  # {In[n]}, {Err}, …
+        found: list[Any] = []
         try:
-            return interpolate(cell, namespace, budget=self.interpolation_budget).strip("\n")
+            text = interpolate(cell, namespace, budget=self.interpolation_budget, images=found).strip("\n")
         except InterpolationError as exc:
             raise UsageError(str(exc)) from None
+        return text, found
 
     def _options(self, args: Any) -> dict[str, Any]:
         """Session.ask options: the cell's own (the shared Settings, traits included, supply the rest)."""
@@ -509,24 +516,39 @@ class DeepSeekMagics(Magics):
             raise UsageError("--tools needs at least one function name")
         return found
 
-    def _view(self, preference: str | None, settings: Settings, session_name: str) -> ReplyView:
+    def _view(
+        self, preference: str | None, settings: Settings, session_name: str, images: list[Any] | None = None
+    ) -> ReplyView:
         from deepseek_magic.providers import get_provider
+        from deepseek_magic.providers.base import find_model
         from deepseek_magic.ui.choose import choose_view
         from deepseek_magic.ui.static import ReplyHeader
 
+        provider = get_provider(settings.provider)
+        info = find_model(provider.models, settings.model)
+        thumbnails: tuple[Any, ...] = ()
+        if images:
+            from deepseek_magic.features.images import thumbnail
+
+            thumbnails = tuple(thumbnail(image) for image in images)
         header = ReplyHeader(
-            provider=get_provider(settings.provider).display_name,
+            provider=provider.display_name,
             model=settings.model,
             thinking=settings.thinking,
             effort=settings.effort,
             session=session_name,
+            context_window=info.context_window if info is not None else None,
+            thumbnails=thumbnails,
         )
         return choose_view(preference or self.view, self.shell, header)
 
     def _show_dry_run(self, session: Session, text: str, key: str, options: dict[str, Any]) -> None:
         from deepseek_magic.ipython.commands import show_dry_run
 
-        show_dry_run(session, session.dry_run(text, key=key, **options))
+        exchange = session.exchange(text, key=key, **options)
+        request = exchange.first_request
+        assert request is not None
+        show_dry_run(session, session.client.prepare(request), request)
 
     # --------------------------------------------------------------- %deepseek
 

@@ -91,7 +91,8 @@ class TerminalView:
             # status "error": the exception follows and IPython prints it in one line; printing it here too
             # would show the same error twice.
             self._write(f"\nError: {reply.error}")
-        self._write(f"\n-- {static.footer_text(reply, self.progress, status)}\n")
+        footer = static.footer_text(reply, self.progress, status, context_window=self.header.context_window)
+        self._write(f"\n-- {footer}\n")
 
     def _end_section(self) -> None:
         if self._section == "reasoning" and self._colour:

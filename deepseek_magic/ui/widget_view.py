@@ -273,7 +273,7 @@ class WidgetReplyView:
         if reply.usage is not None:
             self.progress.usage = reply.usage
         self.status = DONE if status == "complete" else status
-        self._footer = static.footer_text(reply, self.progress, status)
+        self._footer = static.footer_text(reply, self.progress, status, context_window=self.header.context_window)
         self._flush()
         data = static.html_bundle(reply, self.header, self.progress, status, trace=self.trace)
         if self._handle is not None:
@@ -375,7 +375,9 @@ class WidgetReplyView:
         return sent
 
     def _header_value(self) -> str:
-        return f"<sub>{html.escape(self.header.text())} · <b>{html.escape(self.status)}</b></sub>"
+        line = f"<sub>{html.escape(self.header.text())} · <b>{html.escape(self.status)}</b></sub>"
+        pictures = self.header.pictures_html()  # built from validated image bytes only (ui.static.ReplyHeader)
+        return f"{line}<br>{pictures}" if pictures else line
 
     def _note_value(self) -> str:
         parts = []
