@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
-from .line_words import parser_tokens
+from .line_words import did_you_mean, parser_tokens
 
 if TYPE_CHECKING:
     from .magics import DeepSeekMagics
@@ -47,6 +47,9 @@ def run_subcommand(magics: DeepSeekMagics, line: str) -> Any:
     name, rest = words[0].lower(), words[1:]
     handler = HANDLERS.get(name)
     if handler is None:
+        hint = did_you_mean(name, HANDLERS)
+        if hint:
+            raise UsageError(f"unknown subcommand {name!r}{hint}")
         raise UsageError(f"unknown subcommand {name!r}; one of: {', '.join(sorted(HANDLERS))}")
     from .errors import DeepSeekError
 

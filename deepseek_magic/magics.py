@@ -223,7 +223,7 @@ class DeepSeekMagics(Magics):
 
     # -------------------------------------------------------------- %%deepseek
 
-    @magic_arguments()
+    @magic_arguments(name="%deepseek")  # IPython writes one "%" before it: the usage line reads %%deepseek
     @argument("-m", "--model", help="Model id, e.g. deepseek-v4-flash or deepseek-v4-pro.")
     @argument("--provider", choices=PROVIDER_CHOICES, help="Where to send the request.")
     @argument("--think", dest="thinking", action="store_const", const=True, help="Thinking mode on.")
@@ -391,7 +391,7 @@ class DeepSeekMagics(Magics):
                 "API keys are not accepted as options (they would be saved with the notebook); "
                 "use %deepseek settings or the DEEPSEEK_API_KEY environment variable"
             )
-        from .line_words import parser_tokens  # downward, lazy like this module's other imports
+        from .line_words import parser_tokens, unknown_option_hint  # downward, lazy like this module's other imports
 
         parser = self.deepseek.parser
         tokens = parser_tokens(line)
@@ -407,7 +407,7 @@ class DeepSeekMagics(Magics):
         try:
             args = parser.parse_args(tokens)
         except UsageError as exc:
-            raise UsageError(_one_line(str(exc))) from None
+            raise UsageError(unknown_option_hint(_one_line(str(exc)), actions)) from None
         if args.out is not None:
             check_out_name(args.out)
         return args

@@ -104,7 +104,10 @@ def test_out_stores_the_reply_text(ip: TestingShell) -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("--bogus", "unrecognized arguments: --bogus"),
+        ("--bogus", "unknown option --bogus (%%deepseek? lists the options)"),
+        ("--temprature 0.5", "unknown option --temprature; did you mean --temperature?"),
+        ("--json --sesion a", "unknown option --sesion; did you mean --session?"),
+        ("--no-thnk", "unknown option --no-thnk; did you mean --no-think?"),
         ("-m a -m b", "option -m is given more than once"),
         ("--model a --model=b", "given more than once"),
         ("--effort extreme", "invalid choice"),
@@ -123,6 +126,13 @@ def test_bad_options_give_one_line_and_send_nothing(ip: TestingShell, emulator: 
     assert message in str(info.value)
     assert "\n" not in str(info.value).strip()
     assert chat_count(emulator) == before
+
+
+def test_cell_magic_help_names_the_cell_magic(ip: TestingShell) -> None:
+    """``%%deepseek?`` shows the usage of the cell magic, not of a line magic of the same name."""
+    doc = ip.magics_manager.magics["cell"]["deepseek"].__doc__
+    usage = doc.split("::", 1)[1].strip().splitlines()[0]
+    assert usage.startswith("%%deepseek [-m MODEL]"), usage
 
 
 @pytest.mark.parametrize(
@@ -358,7 +368,9 @@ def test_models_balance_and_config(ip: TestingShell) -> None:
         ("config api_key=sk-123456789", UsageError, "not set with %deepseek config"),
         ("config temperature=9", ConfigError, "temperature must be between 0 and 2"),
         ("config nonsense=1", UsageError, "unknown setting"),
-        ("frobnicate", UsageError, "unknown subcommand"),
+        ("frobnicate", UsageError, "unknown subcommand 'frobnicate'; one of: balance, cache, chat"),
+        ("setings", UsageError, "unknown subcommand 'setings'; did you mean settings\\?"),
+        ("hstory -s x", UsageError, "unknown subcommand 'hstory'; did you mean history\\?"),
         ("load /nonexistent/file.json", SessionFileError, "no session file"),
     ],
 )
