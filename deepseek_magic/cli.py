@@ -35,10 +35,10 @@ from types import FrameType
 from typing import IO
 from urllib.parse import quote
 
+from deepseek_magic.core.extras import emulator_missing
+
 DEMO_NOTEBOOK = Path("notebooks") / "quickstart.ipynb"
 EMULATOR_KEY = "sk-emulator"
-#: The emulator's server stack: the optional extra ``emulator`` (pulled in by ``lab`` and ``test``), never the library.
-EMULATOR_STACK = ("starlette", "uvicorn")
 #: JupyterLab's port unless ``--port`` says otherwise (a free one is picked when it is taken).
 DEFAULT_PORT = 8888
 #: Demo pacing: close to the real service, so streaming is visible.
@@ -64,23 +64,6 @@ if hasattr(signal, "SIGHUP"):
     EXIT_CODES[128 + signal.SIGHUP] = "the terminal closed (SIGHUP); both were stopped"
 
 
-def emulator_missing() -> str | None:
-    """One line saying how to install the emulator's server stack, or ``None`` when it is installed."""
-    from importlib.util import find_spec
-
-    missing = []
-    for name in EMULATOR_STACK:
-        try:
-            found = find_spec(name) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            missing.append(name)
-    if not missing:
-        return None
-    return f'the emulator needs {" and ".join(missing)}: pip install "deepseek-magic[emulator]"'
-
-
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "emulator":
@@ -88,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         if problem:
             print(f"deepseek-magic emulator: {problem}", file=sys.stderr)
             return 1
-        from .emulator.cli import main as emulator_main
+        from deepseek_magic.emulator.cli import main as emulator_main
 
         return int(emulator_main(args[1:]))
     parser = argparse.ArgumentParser(
@@ -122,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def needs_emulator(environ: dict[str, str] | os._Environ[str]) -> bool:
     """True when no key for the configured provider is in the environment."""
-    from .config import key_variable
-    from .errors import ConfigError
+    from deepseek_magic.config.settings import key_variable
+    from deepseek_magic.core.errors import ConfigError
 
     provider = (environ.get("DEEPSEEK_PROVIDER") or "deepseek").strip().lower()
     try:

@@ -18,9 +18,9 @@ import json
 import re
 from typing import Any
 
-from .asks import Counted, KeySpec, counted, requested_keys, without
-from .prompt import Conversation, key_terms, one_line, words
-from .schema import Hints, instance
+from deepseek_magic.emulator.asks import Counted, KeySpec, counted, requested_keys, without
+from deepseek_magic.emulator.prompt import Conversation, key_terms, one_line, words
+from deepseek_magic.emulator.schema import Hints, instance
 
 _NUMERIC = (
     "count",

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .labels import choose, sentiment, stable_hash
-from .prompt import (
+from deepseek_magic.emulator.labels import choose, sentiment, stable_hash
+from deepseek_magic.emulator.prompt import (
     bullet_items,
     key_terms,
     labelled_value,
