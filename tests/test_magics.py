@@ -528,16 +528,29 @@ def test_strict_tools_use_the_beta_base(ip: TestingShell, emulator: Any) -> None
     assert function["parameters"]["additionalProperties"] is False
 
 
-def test_settings_form_done_leaves_a_static_summary(ip: TestingShell) -> None:
+def test_settings_form_keeps_a_live_summary_and_done_leaves_it(ip: TestingShell) -> None:
+    """Two outputs: the summary (static, updated on every change) and the live form (marked, hidden by Done)."""
+    widget_view = "application/vnd.jupyter.widget-view+json"
     with capture_output() as captured:
         ip.run_line_magic("deepseek", "settings")
         form = magics(ip).last_form
+        summary, live = captured.outputs[:2]
+        ids = summary.transient["display_id"], live.transient["display_id"]
+        assert summary.data["text/plain"].startswith("DeepSeek settings: ") and widget_view not in summary.data
+        assert live.metadata == {"deepseek_magic": {"live_widget": True}}
+        assert live.data[widget_view]["model_id"] == form.widget.model_id
+        assert "VBox" not in live.data["text/plain"] and "DeepSeek settings: " in live.data["text/plain"]
+        ip.run_line_magic("deepseek", "config model=deepseek-v4-pro")  # changed elsewhere: the summary follows
         form.set_key("sk-emulator-secret-zz")
         text = form.done()
-    assert "key set" in text and "sk-emulator" not in text
+    assert "key set" in text and "sk-emulator" not in text and "deepseek-v4-pro" in text
     assert all(child.comm is None for child in [form.widget, form.provider, form.done_button])
-    final = captured.outputs[-1].data
-    assert final["text/plain"] == text and "application/vnd.jupyter.widget-view+json" not in final
+    updates = [out for out in captured.outputs if out.update]
+    latest = {out.transient["display_id"]: out.data for out in updates}
+    assert latest[ids[0]]["text/plain"] == text
+    assert "deepseek-v4-pro" in updates[0].data["text/plain"], "the summary was updated by %deepseek config"
+    assert latest[ids[1]] == {widget_view: {"version_major": 2, "version_minor": 0, "model_id": ""}, "text/plain": ""}
+    assert "sk-emulator-secret" not in repr([out.data for out in captured.outputs])
 
 
 def test_usage_table_escapes_dollars_for_markdown(ip: TestingShell) -> None:
