@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from deepseek_magic.core.events import Reply
 from deepseek_magic.ui import static
 from deepseek_magic.ui.progress import ReplyProgress
-from deepseek_magic.ui.render import escape_text, markdown_text
+from deepseek_magic.ui.render import markdown_text
 
 
 @dataclass
@@ -37,7 +37,7 @@ def user_bundle(text: str) -> dict[str, str]:
     """The user's message: escaped, line breaks kept."""
     return {
         "text/markdown": f"**You:** {markdown_text(text)}",
-        "text/html": f"<p><b>You:</b> {escape_text(text, breaks=True)}</p>",
+        "text/html": f"<p><b>You:</b> {html.escape(text).replace(chr(10), '<br>')}</p>",
         "text/plain": f"You: {text}",
     }
 
