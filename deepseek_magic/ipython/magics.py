@@ -314,6 +314,9 @@ class DeepSeekMagics(Magics):
             partial = turn.reply if turn is not None and turn.status == "interrupted" else Reply(interrupted=True)
             view.finish(partial, "interrupted")
             self.last_reply = partial
+            one_line = getattr(view, "interrupt_error", None)  # terminal views: one line, not httpx's frames
+            if one_line is not None:
+                raise one_line(partial) from None
             raise
         except StreamInterrupted as exc:
             partial = exc.partial if exc.partial is not None else Reply(partial=True, error=str(exc))

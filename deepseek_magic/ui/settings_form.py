@@ -264,8 +264,8 @@ class SettingsForm:
         label, _, rest = text.partition(": ")
         return {
             "text/plain": text,
-            "text/markdown": f"**{markdown_text(label)}:** {markdown_text(rest)}",
-            "text/html": f"<p><b>{html.escape(label)}:</b> {html.escape(rest)}</p>",
+            "text/markdown": f"**{markdown_text(label)}**: {markdown_text(rest)}",
+            "text/html": f"<p><b>{html.escape(label)}</b>: {html.escape(rest)}</p>",
         }
 
     def _publish_summary(self) -> None:
