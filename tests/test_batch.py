@@ -355,7 +355,7 @@ def test_widget_progress() -> None:
     progress.close()
     assert progress.bar.bar_style == "danger" and "stopped" in progress.label.value
     # The widget's output became one static line (a saved notebook needs no widget state for it).
-    assert len(shown.items) == 1 and set(shown.items[0]) == {"text/plain", "text/html"}
+    assert len(shown.items) == 1 and set(shown.items[0]) == {"text/plain", "text/html", "text/markdown"}
     assert "3/4" in shown.items[0]["text/plain"] and shown.items[0]["text/plain"].endswith("stopped")
     assert progress.box.comm is None
     assert isinstance(make_progress(None), TextBatchProgress)

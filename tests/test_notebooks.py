@@ -114,7 +114,7 @@ def test_settings_and_chat_leave_static_outputs_besides_their_widgets(executed: 
 def test_batch_classification_gives_labels_that_follow_the_reviews(executed: tuple[Any, str]) -> None:
     nb, _ = executed
     progress = cell_with(nb, "--over reviews").outputs
-    assert [set(o["data"]) for o in progress] == [{"text/plain", "text/html"}], "the bar ended as a static line"
+    assert [set(o["data"]) for o in progress] == [{"text/plain", "text/html", "text/markdown"}], "a static line"
     assert "3/3 rows" in progress[0]["data"]["text/plain"]
     table = cell_with(nb, "reviews.join").outputs[0]["data"]["text/plain"]
     rows = table.splitlines()[1:]

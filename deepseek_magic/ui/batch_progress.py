@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 from deepseek_magic.batch import BatchPreview
 from deepseek_magic.ui.choose import in_kernel
+from deepseek_magic.ui.render import markdown_text
 from deepseek_magic.ui.saved import live_bundle
 from deepseek_magic.ui.throttle import Throttle
 
@@ -203,7 +204,12 @@ class WidgetBatchProgress:
             self.bar.bar_style = "warning" if figures.errors else "success"
         if self._handle is not None and hasattr(self._handle, "update"):
             line = repr(self) + (" · stopped" if figures.done < figures.total else "")
-            self._handle.update({"text/plain": line, "text/html": f"<p>{html.escape(line)}</p>"}, raw=True)
+            static = {
+                "text/plain": line,
+                "text/html": f"<p>{html.escape(line)}</p>",
+                "text/markdown": markdown_text(line),
+            }
+            self._handle.update(static, raw=True)
             for widget in (self.bar, self.label, self.box):
                 widget.close()  # the static line replaced it: nothing left to sync
 
