@@ -398,7 +398,10 @@ def _stop(process: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
         process.wait(timeout=STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(OSError):
-            os.killpg(process.pid, signal.SIGKILL)  # its own group (start_new_session): nothing else is in it
+            if hasattr(os, "killpg"):
+                os.killpg(process.pid, signal.SIGKILL)  # its own group (start_new_session): nothing else is in it
+            else:  # pragma: no cover - Windows has no process groups of this kind
+                process.kill()
         process.wait(timeout=5)
 
 
