@@ -550,6 +550,8 @@ def test_settings_form_keeps_a_live_summary_and_done_leaves_it(ip: TestingShell)
     assert latest[ids[0]]["text/plain"] == text
     assert "deepseek-v4-pro" in updates[0].data["text/plain"], "the summary was updated by %deepseek config"
     assert latest[ids[1]] == {widget_view: {"version_major": 2, "version_minor": 0, "model_id": ""}, "text/plain": ""}
+    hidden = next(out for out in reversed(updates) if out.transient["display_id"] == ids[1])
+    assert hidden.metadata == {"deepseek_magic": {"live_widget": True}}, "a saved file leaves the hidden form out"
     assert "sk-emulator-secret" not in repr([out.data for out in captured.outputs])
 
 

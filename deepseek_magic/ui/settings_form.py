@@ -43,7 +43,7 @@ from deepseek_magic.core.errors import ConfigError, mask, redact
 from deepseek_magic.providers import get_provider, provider_names
 from deepseek_magic.ui.base import DisplayFunction, display_or_default
 from deepseek_magic.ui.render import markdown_text
-from deepseek_magic.ui.saved import WIDGET_VIEW, live_bundle
+from deepseek_magic.ui.saved import LIVE_MARK, WIDGET_VIEW, live_bundle
 
 if TYPE_CHECKING:
     from deepseek_magic.config.settings import Settings
@@ -357,7 +357,7 @@ class SettingsForm:
         """Close every widget of the form, leave the summary, and hand it to :attr:`on_done`.
 
         The live form's output becomes an empty widget reference, which
-        JupyterLab hides (now and after reopening); the summary above it stays.
+        JupyterLab hides and a saved file leaves out; the summary above it stays.
         """
         text = self.summary()
         self._publish_summary()
@@ -366,8 +366,9 @@ class SettingsForm:
             child.close()
         self._comm_log.setLevel(self._comm_log_level)
         if self._live_handle is not None and hasattr(self._live_handle, "update"):
+            # An empty widget reference: JupyterLab hides it; still marked live, so a saved file leaves it out.
             hidden = {WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": ""}, "text/plain": ""}
-            self._live_handle.update(hidden, raw=True)
+            self._live_handle.update(hidden, metadata={LIVE_MARK: {"live_widget": True}}, raw=True)
         if self.on_done is not None:
             self.on_done(text)
         return text
