@@ -268,7 +268,7 @@ def test_repr_names_the_session(emulator: Any, messages: list[Any]) -> None:
     chat = ChatWidget(new_session(emulator), display=Transcript())
     assert repr(chat) == "ChatWidget(session='default', messages=0)"
     data, metadata = chat._repr_mimebundle_()
-    assert data["text/plain"] == "DeepSeek chat box · session default · 0 messages above"
+    assert data["text/plain"] == "DeepSeek chat box · session default (the transcript is the output above)"
     assert "VBox" not in data["text/plain"] and data["application/vnd.jupyter.widget-view+json"]["model_id"]
     assert metadata == {"deepseek_magic": {"live_widget": True}}
     assert KEY not in repr(chat.widget)

@@ -155,8 +155,7 @@ class ChatWidget:
 
     def summary(self) -> str:
         """The live box in words (its ``text/plain``: what a frontend without widgets shows)."""
-        count = len(self.entries)
-        return f"DeepSeek chat box · session {self.session.name} · {count} message{'s' * (count != 1)} above"
+        return f"DeepSeek chat box · session {self.session.name} (the transcript is the output above)"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """The live box with a readable ``text/plain`` (the transcript comes with :meth:`show`)."""
