@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from comms import Transcript
 from pydantic import BaseModel
 
 from deepseek_magic import Session, Settings
@@ -341,15 +342,22 @@ def test_text_progress_line(emu: Any) -> None:
 
 
 def test_widget_progress() -> None:
-    shown: list[Any] = []
-    progress = WidgetBatchProgress(display=shown.append, interval=0)
+    shown = Transcript()
+    progress = WidgetBatchProgress(display=shown, interval=0)
     progress.start(BatchPreview(total=4, to_send=4, cached=0, resumed=0, failed=0, estimate=0.01, concurrency=2))
     progress.update(1, 4, 0, 100, 0.001)
     progress.update(3, 4, 1, 300, 0.003)
-    assert shown == [progress.box] and progress.bar.value == 3 and progress.bar.max == 4
+    live = shown.items[0]
+    assert live["application/vnd.jupyter.widget-view+json"]["model_id"] == progress.box.model_id
+    assert live["text/plain"].startswith("batch ") and shown.metadata[0] == {"deepseek_magic": {"live_widget": True}}
+    assert progress.bar.value == 3 and progress.bar.max == 4
     assert "1 error" in progress.label.value and "ETA" in progress.label.value
     progress.close()
     assert progress.bar.bar_style == "danger" and "stopped" in progress.label.value
+    # The widget's output became one static line (a saved notebook needs no widget state for it).
+    assert len(shown.items) == 1 and set(shown.items[0]) == {"text/plain", "text/html", "text/markdown"}
+    assert "3/4" in shown.items[0]["text/plain"] and shown.items[0]["text/plain"].endswith("stopped")
+    assert progress.box.comm is None
     assert isinstance(make_progress(None), TextBatchProgress)
     assert isinstance(make_progress(None, view="widget"), WidgetBatchProgress)
     assert format_duration(3725) == "1:02:05" and format_duration(65) == "1:05"

@@ -112,3 +112,31 @@ def test_json_mode_gives_a_dataframe(executed: tuple[Any, str]) -> None:
 def test_the_key_is_nowhere_in_the_saved_notebook(executed: tuple[Any, str]) -> None:
     _, text = executed
     assert CANARY not in text
+
+
+def test_loading_the_extension_prints_nothing(executed: tuple[Any, str]) -> None:
+    nb, _ = executed
+    assert cell_with(nb, "_ext deepseek_magic").outputs == [], "no 'already loaded' or any other line"
+
+
+def test_settings_and_chat_leave_static_outputs_besides_their_widgets(executed: tuple[Any, str]) -> None:
+    """What GitHub and nbconvert show: the settings summary and the chat transcript, and readable twins."""
+    nb, _ = executed
+    widget_view = "application/vnd.jupyter.widget-view+json"
+    for source, static_start in (("%deepseek settings", "DeepSeek settings: "), ("%deepseek chat", "DeepSeek chat ·")):
+        outputs = cell_with(nb, source).outputs
+        kept, live = outputs
+        assert kept["data"]["text/plain"].startswith(static_start) and widget_view not in kept["data"]
+        assert "text/html" in kept["data"]
+        assert live["metadata"] == {"deepseek_magic": {"live_widget": True}}
+        assert "VBox(" not in live["data"]["text/plain"] and "text/html" in live["data"]
+
+
+def test_batch_classification_gives_labels_that_follow_the_reviews(executed: tuple[Any, str]) -> None:
+    nb, _ = executed
+    progress = cell_with(nb, "--over reviews").outputs
+    assert [set(o["data"]) for o in progress] == [{"text/plain", "text/html", "text/markdown"}], "a static line"
+    assert "3/3 rows" in progress[0]["data"]["text/plain"]
+    table = cell_with(nb, "reviews.join").outputs[0]["data"]["text/plain"]
+    rows = table.splitlines()[1:]
+    assert [row.split()[-2] for row in rows] == ["mixed", "positive", "negative"], table

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
-from deepseek_magic.ipython.line_words import parser_tokens
+from deepseek_magic.ipython.line_words import did_you_mean, parser_tokens
 from deepseek_magic.ipython.notebook_commands import export, fix
 
 if TYPE_CHECKING:
@@ -60,6 +60,9 @@ def run_subcommand(magics: DeepSeekMagics, line: str) -> Any:
     name, rest = words[0].lower(), words[1:]
     handler = HANDLERS.get(name)
     if handler is None:
+        hint = did_you_mean(name, HANDLERS)
+        if hint:
+            raise UsageError(f"unknown subcommand {name!r}{hint}")
         raise UsageError(f"unknown subcommand {name!r}; one of: {', '.join(sorted(HANDLERS))}")
     from deepseek_magic.core.errors import DeepSeekError
 
@@ -273,17 +276,10 @@ def settings_form(magics: DeepSeekMagics, words: list[str]) -> Any:
     """The settings form; it edits the same Settings object every cell reads."""
     if words:
         raise UsageError("settings takes no arguments")
-    from IPython.display import display
-
-    from deepseek_magic.ui.render import markdown_text
     from deepseek_magic.ui.settings_form import SettingsForm
 
     form = SettingsForm(magics.settings, magics.client)
-    handle = display(form.widget, display_id=True)
-    if handle is not None:
-        form.on_done = lambda text: handle.update(
-            {"text/plain": text, "text/markdown": f"*{markdown_text(text)}*"}, raw=True
-        )
+    form.show()  # the summary a saved notebook keeps, then the live form
     magics.last_form = form
     return None
 
@@ -293,12 +289,10 @@ def chat(magics: DeepSeekMagics, words: list[str]) -> Any:
     name, rest = _session_option(words)
     if rest:
         raise UsageError(f"chat takes only -s NAME, not {' '.join(rest)!r}")
-    from IPython.display import display
-
     from deepseek_magic.ui.chat_widget import ChatWidget
 
     widget = ChatWidget(magics.get_session(name))
-    display(widget.widget)
+    widget.show()  # the transcript a saved notebook keeps, then the live box
     magics.last_chat = widget
     return None
 

@@ -232,7 +232,7 @@ class DeepSeekMagics(Magics):
 
     # -------------------------------------------------------------- %%deepseek
 
-    @magic_arguments()
+    @magic_arguments(name="%deepseek")  # IPython writes one "%" before it: the usage line reads %%deepseek
     @argument("-m", "--model", help="Model id, e.g. deepseek-v4-flash or deepseek-v4-pro.")
     @argument("--provider", choices=PROVIDER_CHOICES, help="Where to send the request.")
     @argument("--think", dest="thinking", action="store_const", const=True, help="Thinking mode on.")
@@ -345,6 +345,9 @@ class DeepSeekMagics(Magics):
             partial = turn.reply if turn is not None and turn.status == "interrupted" else Reply(interrupted=True)
             view.finish(partial, "interrupted")
             self.last_reply = partial
+            one_line = getattr(view, "interrupt_error", None)  # terminal views: one line, not httpx's frames
+            if one_line is not None:
+                raise one_line(partial) from None
             raise
         except StreamInterrupted as exc:
             partial = exc.partial if exc.partial is not None else Reply(partial=True, error=str(exc))
@@ -424,6 +427,8 @@ class DeepSeekMagics(Magics):
 
     def parse_words(self, tokens: list[str]) -> Any:
         """The cell options in ``tokens`` (already split), checked like a cell's own line."""
+        from deepseek_magic.ipython.line_words import unknown_option_hint
+
         refuse_keys(" ".join(tokens))
         parser = self.deepseek.parser
         seen: set[str] = set()
@@ -438,7 +443,7 @@ class DeepSeekMagics(Magics):
         try:
             args = parser.parse_args(tokens)
         except UsageError as exc:
-            raise UsageError(_one_line(str(exc))) from None
+            raise UsageError(unknown_option_hint(_one_line(str(exc)), actions)) from None
         if args.out is not None:
             check_out_name(args.out)
         return args

@@ -303,7 +303,9 @@ def run_chat(case: Case) -> Observed:
     if entry.error is None:
         seen.reply = returned
     else:
-        seen.error_lines = transcript.lines[1:]
+        # The error is one line of the chat's static transcript (the live box showed only the exchange).
+        kept = chat.transcript()["text/plain"].splitlines()
+        seen.error_lines = [line for line in kept if line.startswith(("⚠", "⏹"))]
         seen.error = entry.error.removeprefix("⚠ ").split(":", 1)[0]
         if returned is not None:
             seen.problems.append("send() returned a reply although the transcript shows an error")
