@@ -151,7 +151,9 @@ function inline(parent, text) {
       let close = -1;
       if (start < text.length && !/\s/.test(text[start]) && !(c === "_" && wordBefore)) {
         close = text.indexOf(marker, start + 1);
-        while (close >= 0 && (/\s/.test(text[close - 1]) || (!double && text[close + 1] === c))) {
+        const closer = (at) => !/\s/.test(text[at - 1]) && (double || text[at + 1] !== c)
+          && !(c === "_" && /\w/.test(text[at + marker.length] || ""));
+        while (close >= 0 && !closer(close)) {
           close = text.indexOf(marker, close + marker.length);
         }
       }

@@ -252,10 +252,14 @@ def to_html(
 
 
 def reasoning_html(summary: str, reasoning: str) -> str:
-    """The folded reasoning box, styled inline exactly like the live widget's (:mod:`.look`)."""
+    """The folded reasoning box, styled inline exactly like the live widget's (:mod:`.look`).
+
+    ``tex2jax_ignore`` keeps JupyterLab's MathJax off the reasoning: it is plain text, and a ``$`` in it
+    must not turn the rest into a (failed) formula.
+    """
     body = html.escape(reasoning).replace("\n", "<br>\n")
     return (
-        f'<details style="{REASONING_BOX}"><summary style="{REASONING_SUMMARY}">{html.escape(summary)}</summary>'
+        f'<details class="tex2jax_ignore" style="{REASONING_BOX}"><summary style="{REASONING_SUMMARY}">{html.escape(summary)}</summary>'
         f'<blockquote style="{REASONING_BODY}">{body}</blockquote></details>'
     )
 
