@@ -68,12 +68,11 @@ import comm
 import ipywidgets as widgets
 from comm.base_comm import BaseComm
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # blocks_view.py, the previous view
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # blocks_view.py, the previous view
 try:  # so that the script also runs from a checkout that is not installed
     import deepseek_magic  # noqa: F401
 except ImportError:  # pragma: no cover - depends on the environment
-    sys.path.insert(0, str(HERE.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from blocks_view import BlocksWidgetView
 

@@ -22,6 +22,7 @@ response closed, by the caller, on its own thread.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import socket
 import threading
@@ -109,10 +110,8 @@ class ChunkReader:
         self._stopping = True
         sock = _socket_of(self._network_stream)
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):  # already closed or never connected: the read ends by itself
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:  # already closed or never connected: the read ends by itself
-                pass
         self._thread.join(STOP_WAIT)
 
 

@@ -668,9 +668,7 @@ class ChatClient:
             raise ConfigError(f"{provider.display_name} has no balance endpoint")
         return self.get_json(call, settings)
 
-    def _drive(
-        self, flow: _Flow, acc: Accumulator, on_idle: IdleCallback | None = None
-    ) -> Generator[Event, None, Any]:
+    def _drive(self, flow: _Flow, acc: Accumulator, on_idle: IdleCallback | None = None) -> Generator[Event, None, Any]:
         """Perform ``flow``'s steps; events are added to ``acc`` one by one as they are handed on."""
         opened: list[httpx.Response] = []
         readers: dict[int, ChunkReader] = {}  # by id(response): bodies read on a helper thread

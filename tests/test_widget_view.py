@@ -395,7 +395,7 @@ def test_tool_calls_show_in_a_folded_trace(sent: list[Message]) -> None:
         ],
     )
     assert view.root is not None and view.root.tools_title == "Tool calls (1): get_weather"
-    assert view.root.tools == "<pre>get_weather({\"city\": \"Paris\"})</pre>"
+    assert view.root.tools == '<pre>get_weather({"city": "Paris"})</pre>'
 
 
 def test_errors_in_the_stream_are_shown_as_text(sent: list[Message]) -> None:

@@ -42,7 +42,7 @@ def _esm() -> str:
     return "\n".join(line for line in lines if line and not line.startswith(("//", "/**")))
 
 
-class LiveReply(anywidget.AnyWidget):  # type: ignore[misc]  # anywidget and ipywidgets are untyped
+class LiveReply(anywidget.AnyWidget):
     """One streaming reply in the browser. Send content with :meth:`push`; set the traits for the rest."""
 
     _esm = _esm()

@@ -259,7 +259,8 @@ def reasoning_html(summary: str, reasoning: str) -> str:
     """
     body = html.escape(reasoning).replace("\n", "<br>\n")
     return (
-        f'<details class="tex2jax_ignore" style="{REASONING_BOX}"><summary style="{REASONING_SUMMARY}">{html.escape(summary)}</summary>'
+        f'<details class="tex2jax_ignore" style="{REASONING_BOX}">'
+        f'<summary style="{REASONING_SUMMARY}">{html.escape(summary)}</summary>'
         f'<blockquote style="{REASONING_BODY}">{body}</blockquote></details>'
     )
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import queue
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
