@@ -17,8 +17,8 @@ from typing import Any
 import ipywidgets as widgets
 from ipywidgets.widgets.widget_string import HTMLStyle
 
-from deepseek_magic.events import Accumulator, ContentDelta, Error, Event, ReasoningDelta, Reply, ToolCallDelta
-from deepseek_magic.tools import ToolResult
+from deepseek_magic.core.events import Accumulator, ContentDelta, Error, Event, ReasoningDelta, Reply, ToolCallDelta
+from deepseek_magic.features.tools import ToolResult
 from deepseek_magic.ui import static
 from deepseek_magic.ui.base import display_or_default
 from deepseek_magic.ui.blocks import fence_opening

@@ -77,7 +77,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 from blocks_view import BlocksWidgetView
 
 from deepseek_magic import Session, Settings
-from deepseek_magic.events import Accumulator, ContentDelta, Event, Finish, ReasoningDelta, Reply, Usage
+from deepseek_magic.core.events import Accumulator, ContentDelta, Event, Finish, ReasoningDelta, Reply, Usage
 from deepseek_magic.ui import progress as progress_module
 from deepseek_magic.ui import static
 from deepseek_magic.ui import throttle as throttle_module

@@ -1,6 +1,6 @@
 """A token followed by a pause is shown during the pause (the trailing flush), and Ctrl-C still works.
 
-The stream's body is read on a helper thread (:mod:`deepseek_magic.chunk_reader`)
+The stream's body is read on a helper thread (:mod:`deepseek_magic.client.chunk_reader`)
 while the cell's thread waits on a queue and calls the view's ``tick``. The
 tests are driven by events they control, never by timing: a loopback server
 sends two tokens and then *waits until the view has shown the second one*
@@ -23,7 +23,7 @@ from comms import record_comms
 from shell import TestingShell, loaded_magics
 
 from deepseek_magic import Session, Settings
-from deepseek_magic.chunk_reader import ChunkReader
+from deepseek_magic.client.chunk_reader import ChunkReader
 from deepseek_magic.ui import static
 from deepseek_magic.ui.display_view import DisplayHandleView
 from deepseek_magic.ui.widget_view import WidgetReplyView
@@ -144,7 +144,7 @@ def test_a_cell_passes_its_views_tick_to_the_stream(
     server: PausingServer, testing_shell: TestingShell, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     display = Watching(server)
-    from deepseek_magic.magics import DeepSeekMagics
+    from deepseek_magic.ipython.magics import DeepSeekMagics
 
     monkeypatch.setattr(DeepSeekMagics, "_view", lambda self, *args: DisplayHandleView(HEADER, display=display))
     with loaded_magics(testing_shell, server.url, KEY, monkeypatch) as shell:

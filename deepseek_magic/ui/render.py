@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 
 import nh3
 
-from .blocks import split_blocks as split_blocks  # re-exported: the streaming half of the rendering rule
+# split_blocks is re-exported: the streaming half of the rendering rule.
+from deepseek_magic.ui.blocks import split_blocks as split_blocks
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt

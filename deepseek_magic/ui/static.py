@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..events import Reply
-from ..tools import ToolResult
-from .look import REASONING_BODY, REASONING_BOX, REASONING_SUMMARY
-from .progress import ReplyProgress, tokens
-from .render import entities, markdown_safe, markdown_text
+from deepseek_magic.core.events import Reply
+from deepseek_magic.features.tools import ToolResult
+from deepseek_magic.ui.look import REASONING_BODY, REASONING_BOX, REASONING_SUMMARY
+from deepseek_magic.ui.progress import ReplyProgress, tokens
+from deepseek_magic.ui.render import entities, markdown_safe, markdown_text
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ def to_html(
     than CSS for line breaks because GitHub's and JupyterLab's sanitizers may
     drop ``style`` attributes.
     """
-    from .render import markdown_to_html
+    from deepseek_magic.ui.render import markdown_to_html
 
     parts = ['<div class="deepseek-magic-reply">']
     if header is not None:

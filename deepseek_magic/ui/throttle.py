@@ -5,7 +5,7 @@ taken on the cell's own thread: on each event the first update goes out at
 once, later ones at most every ``interval`` seconds. An event that arrives
 inside an interval leaves the throttle *pending*; the stream's reader calls
 the view's ``tick`` every few hundredths of a second while the network is
-silent (:mod:`deepseek_magic.chunk_reader`), and :meth:`Throttle.trailing`
+silent (:mod:`deepseek_magic.client.chunk_reader`), and :meth:`Throttle.trailing`
 says when that pending update is due, so a token followed by a pause is shown
 within about ``interval`` seconds instead of when the next token comes. The
 caller always flushes at the end.

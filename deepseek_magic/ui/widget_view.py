@@ -33,8 +33,8 @@ import html
 from collections.abc import Callable
 from typing import Any
 
-from deepseek_magic.events import Accumulator, ContentDelta, Error, Event, ReasoningDelta, Reply, ToolCallDelta
-from deepseek_magic.tools import ToolResult
+from deepseek_magic.core.events import Accumulator, ContentDelta, Error, Event, ReasoningDelta, Reply, ToolCallDelta
+from deepseek_magic.features.tools import ToolResult
 from deepseek_magic.ui import static
 from deepseek_magic.ui.base import display_or_default
 from deepseek_magic.ui.blocks import BlockSplitter

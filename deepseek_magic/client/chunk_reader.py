@@ -30,6 +30,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+#: Called on the reading thread while a stream is silent.
+IdleCallback = Callable[[], object]
 #: Longest wait for a chunk before ``on_idle`` is called (seconds): a view flushes at most this late.
 IDLE_TICK = 0.02
 #: How long :meth:`ChunkReader.stop` waits for the reading thread to end (it is a daemon either way).
@@ -51,7 +53,7 @@ class ChunkReader:
     def __init__(
         self,
         chunks: Iterator[bytes],
-        on_idle: Callable[[], object],
+        on_idle: IdleCallback,
         *,
         network_stream: Any = None,
         tick: float = IDLE_TICK,
