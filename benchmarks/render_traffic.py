@@ -9,9 +9,9 @@ Three peers are measured in the same run, on the same events:
   only here): finished blocks frozen into their own ``HTML`` widgets, the open
   block re-rendered and re-sent whole on every update, reasoning cut every
   1,000 characters;
-* **one HTML** — the naive view: one ``HTML`` widget re-rendered and re-sent
-  whole on every update (full speed only: at a model's pace it would take
-  hours);
+* **one HTML** — the naivest view: one ``HTML`` widget re-rendered and
+  re-sent whole on every update (only with ``--one-html``, at full speed: it
+  is so slow that the run takes minutes, and at a model's pace hours);
 
 and the text view (:class:`deepseek_magic.ui.display_view.DisplayHandleView`),
 whose kernel CPU is the yardstick for the table run.
@@ -31,7 +31,8 @@ Runs:
    DeepSeek delta of ~4 characters each), on a simulated clock;
 3. **table**: a ``--table-rows`` (2,000) row Markdown table at 200 deltas/s on
    a simulated clock; kernel CPU (``time.process_time``) of each view over the
-   text view's;
+   text view's (the blocks peer on ``--blocks-table-rows``, 400, because its
+   cost grows with the square of the table);
 4. **pause**: a real loopback server streams a token, another 30 ms later,
    then 1.5 s of silence; a real :class:`~deepseek_magic.Session` reads it
    (through the magics' path: ``on_idle`` = the view's ``tick``), and the
@@ -449,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deltas-per-second", type=float, default=80.0, help="pace of the model-pace run")
     parser.add_argument("--table-rows", type=int, default=2_000)
     parser.add_argument("--table-deltas-per-second", type=float, default=200.0)
+    parser.add_argument("--blocks-table-rows", type=int, default=400, help="table size for the blocks peer")
+    parser.add_argument("--one-html", action="store_true", help="also run the one-HTML peer at full speed (slow)")
     parser.add_argument("--pause", type=float, default=1.5, help="silence after the second token (pause run)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
@@ -461,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     missed: list[str] = []
 
     print(f"\n1. full speed, spread over ~{args.seconds:g} s in {args.steps} sleeps")
-    full = {name: run_full_speed(name, events, args.seconds, args.steps) for name in ("live", "blocks", "one HTML")}
+    peers = ("live", "blocks", "one HTML") if args.one_html else ("live", "blocks")
+    full = {name: run_full_speed(name, events, args.seconds, args.steps) for name in peers}
     for result in full.values():
         print(_row(result))
 
@@ -469,15 +473,20 @@ def main(argv: list[str] | None = None) -> int:
     paced = {name: run_paced(name, events, args.deltas_per_second) for name in ("live", "blocks")}
     for result in paced.values():
         print(_row(result))
-    print("  one HTML   (not run: its bytes grow with the square of the reply; at full speed above)")
+    print("  one HTML   (not run: its bytes and its time grow with the square of the reply)")
 
     table_events = make_events(make_table(args.table_rows))
     print(f"\n3. a {args.table_rows:,}-row Markdown table at {args.table_deltas_per_second:g} deltas/s (simulated)")
     table = {name: run_paced(name, table_events, args.table_deltas_per_second) for name in ("text view", "live")}
-    table["blocks"] = run_paced("blocks", table_events, args.table_deltas_per_second)
     table["text view"].final = table["live"].final
-    for name in ("live", "blocks", "text view"):
+    for name in ("live", "text view"):
         print(_row(table[name], cpu_peer=table["text view"]))
+    small = make_events(make_table(args.blocks_table_rows))
+    small_table = {name: run_paced(name, small, args.table_deltas_per_second) for name in ("text view", "blocks")}
+    small_table["text view"].final = small_table["blocks"].final
+    print(f"  the blocks peer on a {args.blocks_table_rows:,}-row table (its cost grows with the square of the table):")
+    for name in ("blocks", "text view"):
+        print(_row(small_table[name], cpu_peer=small_table["text view"]))
 
     print(f"\n4. a token, another 30 ms later, then {args.pause:g} s of silence (real loopback server)")
     delays = {name: run_pause(name, args.pause) for name in ("live", "text view", "blocks")}
