@@ -63,6 +63,7 @@ def test_wheel_installs_the_startup_file_under_sys_prefix(tmp_path: Path) -> Non
         assert not [name for name in names if name.startswith("jupyter-config/")], "shipped twice"
         assert "deepseek_magic/py.typed" in names, "the PEP 561 marker ships, so users' type checkers read our hints"
         assert "deepseek_magic/data/prices.json" in names
+        assert "deepseek_magic/ui/live_reply.js" in names, "the live widget's browser module ships in the wheel"
 
 
 def test_installed_copy_is_the_current_source() -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -262,6 +262,7 @@ class Session:
         on_retry: RetryCallback | None = None,
         accumulator: Accumulator | None = None,
         cache: ReplyCache | None = None,
+        on_idle: Callable[[], object] | None = None,
         **options: Any,
     ) -> Reply:
         """Send ``text`` with this session's history and return the reply.
@@ -274,7 +275,9 @@ class Session:
         ``cache``, an identical request (same conversation and parameters) is
         answered from it, marked ``cached``; tool loops are never cached (the
         tools would not run). On ``KeyboardInterrupt`` the partial reply is
-        kept as an interrupted turn and the interrupt is re-raised.
+        kept as an interrupted turn and the interrupt is re-raised. ``on_idle``
+        is called every few hundredths of a second while the stream is silent
+        (a view's trailing flush; :meth:`ChatClient.chat`).
         """
         exchange = self.exchange(text, **options)
         client = self.client
@@ -291,7 +294,11 @@ class Session:
             try:
                 if isinstance(step, _Send):
                     value = client.chat(
-                        step.request, on_event=on_event, accumulator=step.accumulator, on_retry=on_retry
+                        step.request,
+                        on_event=on_event,
+                        accumulator=step.accumulator,
+                        on_retry=on_retry,
+                        on_idle=on_idle,
                     )
                 else:
                     exchange.accept(step.reply)  # runs the tools the reply asked for

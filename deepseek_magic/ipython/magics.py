@@ -336,6 +336,7 @@ class DeepSeekMagics(Magics):
                 on_event=view.on_event,
                 on_retry=view.on_retry,
                 on_tool=getattr(view, "on_tool_result", None),
+                on_idle=getattr(view, "tick", None),  # the trailing flush: shown while the stream is silent
                 cache=cache,
                 **options,
             )

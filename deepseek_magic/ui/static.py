@@ -2,7 +2,9 @@
 
 A Markdown bundle (with a plain-text twin) renders on GitHub, nbviewer and in
 JupyterLab after reopening, with no widget state needed. Reasoning goes into
-a ``<details>`` block so it is folded by default.
+a ``<details>`` block so it is folded by default, its text in a blockquote so
+that, unfolded, it stays apart from the answer; the HTML copy also draws the
+live view's box around it (:mod:`.look`).
 
 JupyterLab renders a trusted ``text/markdown`` output without sanitizing the
 HTML inside it, so every piece of text from a model, a tool, a server or a
@@ -21,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from deepseek_magic.core.events import Reply
 from deepseek_magic.features.tools import ToolResult
-from deepseek_magic.ui.progress import ReplyProgress
+from deepseek_magic.ui.look import REASONING_BODY, REASONING_BOX, REASONING_SUMMARY
+from deepseek_magic.ui.progress import ReplyProgress, tokens
 from deepseek_magic.ui.render import entities, markdown_safe, markdown_text
 
 if TYPE_CHECKING:
@@ -127,8 +130,8 @@ def footer_text(
 def reasoning_summary(reply: Reply, progress: ReplyProgress | None) -> str:
     if progress is not None:
         return progress.reasoning_title()
-    tokens = reply.usage.reasoning_tokens if reply.usage else 0
-    return f"Thought · {tokens:,} tokens" if tokens else "Thought"
+    count = reply.usage.reasoning_tokens if reply.usage else 0
+    return f"Thought · {tokens(count)}" if count else "Thought"
 
 
 def to_markdown(
@@ -148,7 +151,7 @@ def to_markdown(
             lines.append(header.pictures_html() + "\n")
     if reply.reasoning:
         summary = progress.reasoning_title() if (live and progress) else reasoning_summary(reply, progress)
-        body = markdown_text(reply.reasoning)
+        body = "\n".join(f"> {line}" for line in markdown_text(reply.reasoning).split("\n"))
         lines.append(f"<details><summary>{markdown_text(summary)}</summary>\n\n{body}\n\n</details>\n")
     if trace:
         lines.append(tool_trace_markdown(trace))
@@ -257,7 +260,7 @@ def to_html(
     than CSS for line breaks because GitHub's and JupyterLab's sanitizers may
     drop ``style`` attributes.
     """
-    from deepseek_magic.ui.render import escape_text, markdown_to_html
+    from deepseek_magic.ui.render import markdown_to_html
 
     parts = ['<div class="deepseek-magic-reply">']
     if header is not None:
@@ -265,8 +268,7 @@ def to_html(
         if header.thumbnails:
             parts.append(f"<div>{header.pictures_html()}</div>")
     if reply.reasoning:
-        summary = html.escape(reasoning_summary(reply, progress))
-        parts.append(f"<details><summary>{summary}</summary>{escape_text(reply.reasoning, breaks=True)}</details>")
+        parts.append(reasoning_html(reasoning_summary(reply, progress), reply.reasoning))
     if trace:
         parts.append(tool_trace_markdown(trace).replace("\n\n", ""))
     if len(reply.choices) > 1:
@@ -289,6 +291,20 @@ def to_html(
         parts.append(f"<div><sub>{html.escape(footer)}</sub></div>")
     parts.append("</div>")
     return "\n".join(parts)
+
+
+def reasoning_html(summary: str, reasoning: str) -> str:
+    """The folded reasoning box, styled inline exactly like the live widget's (:mod:`.look`).
+
+    ``tex2jax_ignore`` keeps JupyterLab's MathJax off the reasoning: it is plain text, and a ``$`` in it
+    must not turn the rest into a (failed) formula.
+    """
+    body = html.escape(reasoning).replace("\n", "<br>\n")
+    return (
+        f'<details class="tex2jax_ignore" style="{REASONING_BOX}">'
+        f'<summary style="{REASONING_SUMMARY}">{html.escape(summary)}</summary>'
+        f'<blockquote style="{REASONING_BODY}">{body}</blockquote></details>'
+    )
 
 
 def html_bundle(
