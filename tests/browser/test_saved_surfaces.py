@@ -60,8 +60,8 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 ERROR_TEXT = "Error displaying widget"
 FAST_TPS, TTFT, SLOW_TPS = 400.0, 0.2, 30.0
 CHAT_MESSAGE = "Which pandas method shows the missing values per column?"
-THINKING = re.compile(r"Thinking… [\d,]+ tokens")
-THOUGHT = re.compile(r"Thought for [\d.]+ s · [\d,]+ tokens")
+THINKING = re.compile(r"Thinking… [\d,]+ tokens?")
+THOUGHT = re.compile(r"Thought for [\d.]+ s · [\d,]+ tokens?")
 RUN_ALL_TIMEOUT = 150.0
 
 
@@ -184,7 +184,7 @@ def test_the_demo_saved_and_reopened_without_its_kernel_reads_as_it_did_live(lab
                 page.keyboard.press("End")
                 page.keyboard.type(" --no-cache")  # an identical re-run would come from the reply cache
                 page.keyboard.press("Control+Enter")
-                expect(first.locator(".jupyter-widget-Collapse-header").first).to_have_text(THINKING, timeout=30_000)
+                expect(first.locator(".dsm-live .dsm-reasoning summary").first).to_have_text(THINKING, timeout=30_000)
                 streaming_answer = first.get_by_text(re.compile(r"\[emulated\]")).first
                 expect(streaming_answer).to_be_visible(timeout=60_000)
                 page.wait_for_timeout(1200)  # a few lines of answer
