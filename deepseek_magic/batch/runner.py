@@ -46,11 +46,12 @@ client CPU of a reply's ~200 SSE events, which is what limits a loop driving 64
 requests at once (``benchmarks/batch_throughput.py``). Without streaming the
 server is silent until the whole answer is ready, so such rows get a read
 timeout of at least :data:`NON_STREAM_READ_TIMEOUT`. The cache key ignores the
-delivery, so streamed cells and batch rows share entries. Requests are spread
-over several small httpx pools (:data:`POOL_SIZE` connections each), because
-httpcore's pool does work proportional to connections × waiting requests on
-every event (encode/httpcore#1035) and one pool of 64 costs more CPU than the
-requests themselves.
+delivery, so streamed cells and batch rows share entries. Requests go out
+through :class:`~deepseek_magic.client.pooled.PooledChatClient` (the same flow
+performed with aiohttp): one keep-alive pool sized to the concurrency, which
+holds DeepSeek's 2,500 requests in flight where httpx's pool does work
+proportional to connections × waiting requests on every event
+(encode/httpcore#1035; ``benchmarks/batch_throughput.py``).
 
 Cost: before anything is sent the cost is estimated from the price table,
 pricing every prompt as uncached at about 3 characters per token and every
@@ -70,9 +71,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import hashlib
-import math
 import ssl
 import threading
 import time
@@ -92,9 +91,9 @@ from deepseek_magic.batch.results import (
     RowResult,
     _frame,
 )
-from deepseek_magic.client import AsyncChatClient
 from deepseek_magic.client.cache import ReplyCache, cache_key
 from deepseek_magic.client.estimate import estimate_cost
+from deepseek_magic.client.pooled import PooledChatClient
 from deepseek_magic.client.retry import RETRYABLE_STATUS, RetryPolicy
 from deepseek_magic.config.settings import Settings
 from deepseek_magic.core.errors import (
@@ -132,8 +131,6 @@ POLL_INTERVAL = 0.1
 #: Floor for the read timeout of non-streamed rows: DeepSeek closes a request that has not started
 #: inference after 10 minutes, and sends only blank lines until then.
 NON_STREAM_READ_TIMEOUT = 600.0
-#: Connections per httpx pool; a batch opens ``ceil(concurrency / POOL_SIZE)`` pools.
-POOL_SIZE = 8
 #: Row values for list input: ``{item}`` and ``{value}`` both name the element.
 SCALAR_NAMES = ("item", "value")
 
@@ -278,19 +275,8 @@ class _Batch:
             self.limiter = AdaptiveLimiter(self.concurrency)
             queue = deque(pending)
             count = min(self.concurrency, len(queue))
-            async with contextlib.AsyncExitStack() as stack:
-                # Several small pools rather than one big one: httpcore's pool scans every connection for
-                # every waiting request on each event (encode/httpcore#1035), which at 64 connections costs
-                # more CPU than the requests themselves. Sharding keeps each scan at POOL_SIZE.
-                clients = [
-                    await stack.enter_async_context(
-                        AsyncChatClient(max_connections=POOL_SIZE, verify=_shared_ssl_context())
-                    )
-                    for _ in range(math.ceil(count / POOL_SIZE))
-                ]
-                workers = [
-                    asyncio.create_task(self._worker(queue, clients[number // POOL_SIZE])) for number in range(count)
-                ]
+            async with PooledChatClient(connections=count, verify=_shared_ssl_context()) as client:
+                workers = [asyncio.create_task(self._worker(queue, client)) for _ in range(count)]
                 try:
                     await asyncio.gather(*workers)
                 finally:
@@ -300,7 +286,7 @@ class _Batch:
         finally:
             self.finished.set()
 
-    async def _worker(self, queue: deque[_Job], client: AsyncChatClient) -> None:
+    async def _worker(self, queue: deque[_Job], client: PooledChatClient) -> None:
         while queue:
             job = queue.popleft()
             try:
@@ -311,7 +297,7 @@ class _Batch:
                 job.error = _one_line(f"{type(exc).__name__}: {exc}")
             self.finish(job)
 
-    async def _drive(self, job: _Job, client: AsyncChatClient) -> None:
+    async def _drive(self, job: _Job, client: PooledChatClient) -> None:
         limiter = self.limiter
         assert limiter is not None
         while job.request is not None and job.error is None:
@@ -381,11 +367,7 @@ _ssl_context: ssl.SSLContext | None = None
 
 
 def _shared_ssl_context() -> ssl.SSLContext:
-    """One SSL context for every pool (building one costs ~30 ms).
-
-    The pools are built by httpx from the environment (no transport passed in),
-    so batch rows honour ``HTTP(S)_PROXY``/``NO_PROXY`` exactly as single requests.
-    """
+    """One SSL context for every batch (building one costs ~30 ms): httpx's, so rows trust what cells trust."""
     global _ssl_context
     if _ssl_context is None:
         _ssl_context = httpx.create_ssl_context()

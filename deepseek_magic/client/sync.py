@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Generator, Iterator
 from contextlib import closing
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -18,6 +18,7 @@ from deepseek_magic.client.flow import (
     CloseStep,
     EventCallback,
     Flow,
+    HttpAnswer,
     ReadStep,
     RetryNotice,
     SendStep,
@@ -36,6 +37,11 @@ from deepseek_magic.core.errors import (
 )
 from deepseek_magic.core.events import Accumulator, Event, Reply
 from deepseek_magic.providers import ChatRequest, HttpCall, get_provider
+
+
+def _http(response: HttpAnswer) -> httpx.Response:
+    """The steps carry the response this loop opened: an ``httpx.Response``."""
+    return cast(httpx.Response, response)
 
 
 class ChatClient:
@@ -147,14 +153,14 @@ class ChatClient:
     def _perform(self, step: Step, opened: list[httpx.Response]) -> Any:
         if type(step) is ChunkStep:
             if step.chunks is None:
-                step.chunks = step.response.iter_bytes()
+                step.chunks = _http(step.response).iter_bytes()
             return next(step.chunks, None)
         if type(step) is SendStep:
             return self._open(step, opened)
         if type(step) is ReadStep:
-            return _read_up_to(step.response.iter_bytes(), step.cap)
+            return _read_up_to(_http(step.response).iter_bytes(), step.cap)
         if type(step) is CloseStep:
-            step.response.close()
+            _http(step.response).close()
         elif type(step) is SleepStep:
             time.sleep(step.seconds)
         return None
