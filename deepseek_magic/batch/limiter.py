@@ -30,10 +30,23 @@ class AdaptiveLimiter:
         self.lowest = limit
         self.decreases = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        #: Slots this process holds of a cap shared with others (a Dask batch's partitions); ``None``: no such cap.
+        self.cap: int | None = None
+
+    @property
+    def target(self) -> int:
+        """The size AIMD aims at, whatever a shared cap allows."""
+        return max(self.minimum, int(self._size))
 
     @property
     def limit(self) -> int:
-        return max(self.minimum, int(self._size))
+        target = self.target
+        return target if self.cap is None else max(1, min(target, self.cap))
+
+    def set_cap(self, cap: int | None) -> None:
+        """Bound the limit by ``cap`` slots of a shared cap (see :mod:`.gate`); waiters get the slots it frees."""
+        self.cap = cap
+        self._wake()
 
     async def acquire(self) -> int:
         """Wait for a slot; returns the ticket to hand back to :meth:`release`."""

@@ -82,6 +82,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import httpx
 
+from deepseek_magic.batch.gate import SharedGate, now
 from deepseek_magic.batch.limiter import AdaptiveLimiter
 from deepseek_magic.batch.loop import shared_loop
 from deepseek_magic.batch.results import (
@@ -119,7 +120,7 @@ if TYPE_CHECKING:
     from deepseek_magic.conversation.exchange import Exchange
     from deepseek_magic.conversation.session import Session
 
-__all__ = ["DEFAULT_CONCURRENCY", "run_batch"]
+__all__ = ["DEFAULT_CONCURRENCY", "preview_batch", "run_batch"]
 
 T = TypeVar("T")
 
@@ -131,6 +132,8 @@ POLL_INTERVAL = 0.1
 #: Floor for the read timeout of non-streamed rows: DeepSeek closes a request that has not started
 #: inference after 10 minutes, and sends only blank lines until then.
 NON_STREAM_READ_TIMEOUT = 600.0
+#: Seconds between looks at a shared gate (slots to take or give back, a pause another partition published).
+GATE_INTERVAL = 0.2
 #: Row values for list input: ``{item}`` and ``{value}`` both name the element.
 SCALAR_NAMES = ("item", "value")
 
@@ -181,6 +184,7 @@ class _Batch:
         session: Session,
         json_mode: bool,
         concurrency: int,
+        gate: SharedGate | None = None,
     ) -> None:
         self.jobs = jobs
         self.results = results
@@ -194,6 +198,10 @@ class _Batch:
         self.limiter: AdaptiveLimiter | None = None
         self.fatal: str | None = None
         self.finished = threading.Event()
+        #: A cap and a pause shared with the batch's other partitions; slots of it held now; its pause.
+        self.gate = gate
+        self.held = 0
+        self.pause_until = 0.0
 
     # ------------------------------------------------------------- row logic
 
@@ -270,13 +278,19 @@ class _Batch:
     # ------------------------------------------------------------- async part
 
     async def run(self, pending: list[_Job]) -> None:
-        """Send every pending row with at most ``concurrency`` requests in flight."""
+        """Send every pending row with at most ``concurrency`` requests in flight (and within a shared gate's slots)."""
+        gate = self.gate
         try:
-            self.limiter = AdaptiveLimiter(self.concurrency)
+            limiter = self.limiter = AdaptiveLimiter(self.concurrency)
             queue = deque(pending)
             count = min(self.concurrency, len(queue))
+            if gate is not None:  # at least one slot of the shared cap before anything is sent
+                self.held = await asyncio.get_running_loop().run_in_executor(None, gate.take, count, None)
+                limiter.set_cap(self.held)
             async with PooledChatClient(connections=count, verify=_shared_ssl_context()) as client:
                 workers = [asyncio.create_task(self._worker(queue, client)) for _ in range(count)]
+                if gate is not None:
+                    workers.append(asyncio.create_task(self._keep_slots(gate, queue, count, workers[:])))
                 try:
                     await asyncio.gather(*workers)
                 finally:
@@ -284,7 +298,35 @@ class _Batch:
                         worker.cancel()
                     await asyncio.gather(*workers, return_exceptions=True)
         finally:
+            if gate is not None and self.held:
+                gate.give(self.held)  # a blocking call, once, at the end: the slots must go back even when cancelled
+                self.held = 0
             self.finished.set()
+
+    async def _keep_slots(self, gate: SharedGate, queue: deque[_Job], count: int, workers: list[Any]) -> None:
+        """Hold as many of the shared cap's slots as there are rows to send (up to ``count``); give back the rest.
+
+        Also picks up a pause another partition published after a 429. Slots
+        are given back only above what is in flight, so the requests this
+        process sends never exceed the slots it holds.
+        """
+        limiter = self.limiter
+        assert limiter is not None
+        loop = asyncio.get_running_loop()
+        while not all(worker.done() for worker in workers):
+            await asyncio.sleep(GATE_INTERVAL)
+            self.pause_until = max(self.pause_until, await loop.run_in_executor(None, gate.paused_until))
+            wanted = max(1, min(count, len(queue) + limiter.in_flight, limiter.target))
+            if self.held < wanted:
+                self.held += await loop.run_in_executor(None, gate.take, wanted - self.held, 0)
+                limiter.set_cap(self.held)
+            else:
+                keep = max(wanted, limiter.in_flight, 1)
+                if self.held > keep:
+                    surplus = self.held - keep
+                    self.held = keep
+                    limiter.set_cap(keep)  # before the await: no worker can start on a slot being given back
+                    await loop.run_in_executor(None, gate.give, surplus)
 
     async def _worker(self, queue: deque[_Job], client: PooledChatClient) -> None:
         while queue:
@@ -307,6 +349,8 @@ class _Batch:
             if self.fatal is not None:
                 job.error = self.fatal
                 return
+            if self.gate is not None and self.pause_until > now():  # another partition was told to wait
+                await asyncio.sleep(self.pause_until - now())
             ticket = await limiter.acquire()
             outcome: Literal["ok", "rate_limited", "other"] = "other"
             try:
@@ -343,8 +387,18 @@ class _Batch:
             if not self.retry_policy.honours(exc.retry_after):
                 job.error = _one_line(f"{exc} (asked to wait {exc.retry_after:g} s; not waiting)")
                 return None
-            return exc.retry_after
-        return self.retry_policy.backoff(job.rate_limited - 1)  # not bounded by max_retries: MAX_RATE_LIMITED is
+            return self._share_pause(exc.retry_after)
+        # Not bounded by max_retries (MAX_RATE_LIMITED is); shared: a 429 speaks of the account, not of this row.
+        return self._share_pause(self.retry_policy.backoff(job.rate_limited - 1))
+
+    def _share_pause(self, seconds: float) -> float:
+        """Tell the other partitions to wait out a server's ``Retry-After`` too (it is the account's, not ours)."""
+        gate = self.gate
+        if gate is not None:
+            until = now() + seconds
+            self.pause_until = max(self.pause_until, until)
+            asyncio.get_running_loop().run_in_executor(None, gate.pause, until)
+        return seconds
 
     def _failure_pause(self, job: _Job, exc: DeepSeekError) -> float | None:
         # A connection closed after the request went out is not sent again: it may have been billed.
@@ -396,7 +450,7 @@ def _rows(rows: Any) -> tuple[Any, list[dict[str, Any]]]:
         extra = (str(rows.name),) if isinstance(rows.name, str) and rows.name else ()
         return rows.index, [dict.fromkeys((*SCALAR_NAMES, *extra), value) for value in rows.tolist()]
     if type(rows).__module__.startswith("dask"):
-        raise ConfigError("this is a Dask collection: use run_dask_batch (or %%deepseek --over with a pandas frame)")
+        raise ConfigError("this is a Dask collection: use Session.batch, which returns a lazy Dask DataFrame")
     if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Iterable):
         raise ConfigError(f"a batch runs over a DataFrame or a list, not {type(rows).__name__}")
     records = []
@@ -441,6 +495,7 @@ def run_batch(
     confirm_above: float | None = None,
     confirmed: bool = False,
     namespace: Mapping[str, Any] | None = None,
+    gate: SharedGate | None = None,
     **options: Any,
 ) -> pd.DataFrame:
     """Ask ``template`` once per row and return the answers as a DataFrame in input order.
@@ -452,7 +507,8 @@ def run_batch(
     ``system``. The frame has the input's index and the columns ``reply`` (or,
     in JSON mode, the fields of each object, or ``data`` when replies are not
     objects), then :data:`USAGE_COLUMNS`; ``frame.attrs["batch"]`` holds the
-    run's figures. See the module docstring for errors, 429s, interrupts,
+    run's figures. ``gate`` is a cap shared with other parts of the same batch
+    running elsewhere (:mod:`.gate`; Dask partitions). See the module docstring for errors, 429s, interrupts,
     resuming and cost.
     """
     if concurrency < 1:
@@ -494,6 +550,7 @@ def run_batch(
         session=session,
         json_mode=json_mode,
         concurrency=concurrency,
+        gate=gate,
     )
     fingerprint = hashlib.sha256()
     for position, record in enumerate(records):
@@ -621,3 +678,28 @@ def _wait(future: concurrent.futures.Future[None], batch: _Batch, progress: Prog
         future.cancel()
         batch.finished.wait(timeout=5.0)  # in-flight requests are closed; finished rows are in ``results``
         raise
+
+
+def preview_batch(session: Session, rows: Any, template: str, **options: Any) -> BatchPreview:
+    """What :func:`run_batch` would send and its upper cost estimate, sending nothing.
+
+    The same planning as a run (interpolation, the reply cache, resumed rows),
+    stopped where a run would ask for confirmation: a Dask batch previews every
+    partition first and checks the budget on their sum.
+    """
+    options.pop("progress", None)
+    options.pop("confirmed", None)
+    try:
+        frame = run_batch(session, rows, template, confirm_above=-1.0, confirmed=False, **options)
+    except BatchNeedsConfirmation as exc:
+        return exc.preview
+    # Nothing to send: every row was answered from the cache, kept from a run before, or failed before sending.
+    return BatchPreview(
+        total=len(frame),
+        to_send=0,
+        cached=int(frame["cached"].sum()),
+        resumed=int(frame.attrs["batch"]["resumed"]),
+        failed=int(frame["error"].notna().sum()),
+        estimate=0.0,
+        concurrency=int(options.get("concurrency", DEFAULT_CONCURRENCY)),
+    )
