@@ -96,14 +96,17 @@ def test_the_cluster_result_has_the_local_columns_and_the_cache_answers_a_recomp
     emu: Any, on_cluster: Any, tmp_path: Path
 ) -> None:
     local = run_batch(Session(settings=settings(emu)), FRAME, TEMPLATE)
-    lazy = Session(settings=settings(emu)).batch(
-        dd.from_pandas(FRAME, npartitions=2), TEMPLATE, cache=tmp_path / "replies.sqlite", send_key=True
-    )
-    first = lazy.compute()
+
+    def lazy() -> Any:
+        return Session(settings=settings(emu)).batch(
+            dd.from_pandas(FRAME, npartitions=2), TEMPLATE, cache=tmp_path / "replies.sqlite", send_key=True
+        )
+
+    first = lazy().compute()
     assert list(first.columns) == list(local.columns)
     assert first["reply"].tolist() == local["reply"].tolist()
     before = chat_requests(emu)
-    again = lazy.compute()  # a retried computation: the rows answered before come from the cache
+    again = lazy().compute()  # the computation run again: the rows answered before come from the cache
     assert chat_requests(emu) == before
     assert again["cached"].all() and again["reply"].tolist() == first["reply"].tolist()
 
