@@ -114,10 +114,12 @@ def aiohttp_gather(url: str, rows: int, concurrency: int) -> int:
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
             async def one(item: int) -> str:
-                async with semaphore:
-                    async with session.post(f"{url}/chat/completions", json=_body(item), headers=headers) as response:
-                        response.raise_for_status()
-                        body = await response.json()
+                async with (
+                    semaphore,
+                    session.post(f"{url}/chat/completions", json=_body(item), headers=headers) as response,
+                ):
+                    response.raise_for_status()
+                    body = await response.json()
                 content: str = body["choices"][0]["message"]["content"]
                 return content
 
@@ -236,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     ratio = ours_top["wall"] / ideal_top
     if peer_top is not None:
         print(f"at concurrency {top}: run_batch / aiohttp gather = {ours_top['wall'] / peer_top['wall']:.2f}x")
-    print(f"target at concurrency {top}: wall/ideal <= {TARGET_RATIO} -> {'met' if ratio <= TARGET_RATIO else 'NOT met'}")
+    verdict = "met" if ratio <= TARGET_RATIO else "NOT met"
+    print(f"target at concurrency {top}: wall/ideal <= {TARGET_RATIO} -> {verdict}")
     return 1 if args.check and (ratio > TARGET_RATIO or ours_top["good"] != args.rows) else 0
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import resource
 import sys
@@ -40,9 +41,7 @@ def _reply(content: str) -> bytes:
         "object": "chat.completion",
         "created": 0,
         "model": "deepseek-v4-flash",
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
-        ],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 12, "completion_tokens": 20, "total_tokens": 32},
     }
     return json.dumps(body).encode()
@@ -122,10 +121,8 @@ async def serve(delay: float, lifetime: float) -> None:
         loop.call_soon_threadsafe(stop.set)
 
     threading.Thread(target=watch_stdin, daemon=True).start()
-    try:
+    with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(stop.wait(), lifetime)
-    except asyncio.TimeoutError:
-        pass
     server.close()
     print(json.dumps({"peak_in_flight": _State.peak, "served": _State.served}), flush=True)
 

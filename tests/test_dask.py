@@ -16,8 +16,7 @@ import pytest
 from deepseek_magic import Session, Settings
 from deepseek_magic.batch import BatchNeedsConfirmation, BatchPreview, run_batch
 from deepseek_magic.batch.gate import LocalGate
-from deepseek_magic.client.cache import ReplyCache
-from deepseek_magic.conversation.dask_batch import account_concurrency, batch_partition, run_dask_batch
+from deepseek_magic.conversation.dask_batch import account_concurrency, batch_partition
 from deepseek_magic.core.errors import BudgetExceeded, ConfigError
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 
@@ -217,9 +216,9 @@ def test_json_columns_come_from_the_schema(emu: Any) -> None:
         Session(settings=settings(emu)).batch(ddf, TEMPLATE, json=True)
 
 
-def test_run_dask_batch_and_batch_partition_still_work(emu: Any) -> None:
-    lazy = run_dask_batch(dd.from_pandas(FRAME, npartitions=2), TEMPLATE, settings=settings(emu))
-    assert lazy.compute(scheduler="threads")["error"].isna().all()
+def test_batch_partition_is_self_contained(emu: Any) -> None:
     values = settings(emu).model_dump()
-    part = batch_partition(FRAME.iloc[:2], settings=values, template=TEMPLATE, columns=["reply", "error", "extra"])
+    part = batch_partition(
+        FRAME.iloc[:2], kind=Session, settings=values, template=TEMPLATE, columns=["reply", "error", "extra"]
+    )
     assert list(part.columns) == ["reply", "error", "extra"] and part["error"].isna().all()

@@ -62,9 +62,10 @@ session's ``max_cost``. Above ``confirm_above`` the batch stops with
 ``cost`` is what this run paid for the row: ``0.0`` for a reply from the
 cache, whose token counts are still shown.
 
-Scale-out: :func:`batch_partition` is a plain top-level function that builds its
-own Session, so Dask can pickle it and run it per partition
-(:func:`run_dask_batch`); dask is imported only there.
+Scale-out: ``Session.batch`` over a Dask DataFrame runs this per partition
+(:mod:`deepseek_magic.conversation.dask_batch`); the partitions then share one
+cap and one 429 pause through a :class:`~deepseek_magic.batch.gate.SharedGate`
+(``gate=``), and dask is imported only there.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Batches on Dask: ``Session.batch(dask_frame, template)`` is a lazy Dask DataFrame.
 
-Why in the conversation layer: a partition builds its own
-:class:`~deepseek_magic.conversation.session.Session` on the worker, while the
-batch layer below only ever receives a session; ``dask`` is imported only here
-(and ``distributed`` only in :mod:`.dask_cluster`).
+Why in the conversation layer: a partition builds its own session on the
+worker (of the caller's session class, handed along: ``Session.batch`` imports
+this module, so it does not import ``session`` back), while the batch layer
+below only ever receives a session; ``dask`` is imported only here (and
+``distributed`` only in :mod:`.dask_cluster`).
 
 The graph, per partition ``p`` of the input::
 
@@ -42,7 +43,7 @@ import os
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import SecretStr
 
@@ -51,7 +52,7 @@ from deepseek_magic.batch.results import BatchPreview, ProgressArg, batch_meta
 from deepseek_magic.batch.runner import DEFAULT_CONCURRENCY, _check_cost, preview_batch, run_batch
 from deepseek_magic.client.cache import ReplyCache
 from deepseek_magic.config.settings import Settings
-from deepseek_magic.conversation.session import Session
+from deepseek_magic.conversation.dask_keys import KEYS
 from deepseek_magic.core.errors import ConfigError
 from deepseek_magic.core.pricing import PRICES, PriceTable
 from deepseek_magic.providers import get_provider
@@ -59,8 +60,8 @@ from deepseek_magic.providers import get_provider
 if TYPE_CHECKING:
     import pandas as pd
 
-#: Keys by token, in this process: set by ``Session.batch`` (threaded scheduler) or by the worker plugin.
-_KEYS: dict[str, SecretStr] = {}
+    from deepseek_magic.conversation.session import Session
+
 #: Progress hubs by token, in the process that called ``Session.batch``.
 _HUBS: dict[str, ProgressHub] = {}
 
@@ -130,18 +131,21 @@ def _on_cluster_worker() -> bool:
     return True
 
 
-def _worker_session(values: Mapping[str, Any], token: str, system: str | None, prices: PriceTable) -> Session:
+def _worker_session(
+    kind: type[Session], values: Mapping[str, Any], token: str, system: str | None, prices: PriceTable
+) -> Session:
     """The session a task works with: the caller's settings, and the key the user chose to make reachable."""
     settings = Settings.build(**dict(values))
-    key = _KEYS.get(token)
+    key = KEYS.get(token)
     if key is not None:
         settings = settings.merged(api_key=key)
-    return Session("dask-batch", settings=settings, system=system, prices=prices)
+    return kind("dask-batch", settings=settings, system=system, prices=prices)
 
 
 def preview_partition(
     frame: pd.DataFrame,
     *,
+    kind: type[Session],
     values: Mapping[str, Any],
     token: str,
     template: str,
@@ -151,7 +155,7 @@ def preview_partition(
     options: Mapping[str, Any],
 ) -> dict[str, Any]:
     """One partition's :class:`BatchPreview`, as a dict (sends nothing)."""
-    session = _worker_session(values, token, system, prices)
+    session = _worker_session(kind, values, token, system, prices)
     cache = ReplyCache(cache_path) if cache_path else None
     try:
         preview = preview_batch(session, frame, template, cache=cache, **dict(options))
@@ -181,15 +185,26 @@ def approve(
         estimate=None if any(e is None for e in estimates) else float(sum(estimates)),
         concurrency=cap,
     )
-    _check_cost(Session("dask-budget", max_cost=budget), total, confirm_above, confirmed)
+    # The whole frame against what was left of the session's budget when Session.batch was called.
+    _check_cost(cast("Session", _Budget(budget)), total, confirm_above, confirmed)
     _publish(token, {"preview": vars(total).copy()})
     return vars(total).copy()
+
+
+class _Budget:
+    """What the budget check reads of a session: the budget left, nothing spent since."""
+
+    cost = 0.0
+
+    def __init__(self, max_cost: float | None) -> None:
+        self.max_cost = max_cost
 
 
 def batch_partition(
     frame: pd.DataFrame,
     approved: Mapping[str, Any] | None = None,
     *,
+    kind: type[Session],
     settings: Mapping[str, Any],
     template: str,
     token: str = "",
@@ -209,7 +224,7 @@ def batch_partition(
     the ``meta`` Dask was promised, even when some JSON field is absent from a
     partition's replies. No confirmation is asked on workers.
     """
-    session = _worker_session(settings, token, system, prices if prices is not None else PRICES)
+    session = _worker_session(kind, settings, token, system, prices if prices is not None else PRICES)
     cache = ReplyCache(cache_path) if cache_path else None
     gate: SharedGate | None = None
     if cap is not None:
@@ -282,7 +297,7 @@ def dask_batch(
     token = uuid.uuid4().hex
     key = settings.resolved_api_key()
     if key:
-        _KEYS[token] = SecretStr(key)  # this process only (Dask's threaded scheduler); never in the graph
+        KEYS[token] = SecretStr(key)  # this process only (Dask's threaded scheduler); never in the graph
     client = _distributed_client()
     if client is not None:
         from deepseek_magic.conversation.dask_cluster import prepare_cluster
@@ -302,7 +317,8 @@ def dask_batch(
         system = session.sticky_system(None)
     cache_path = str(cache.path) if isinstance(cache, ReplyCache) else (os.fspath(cache) if cache is not None else None)
     budget = None if session.max_cost is None else session.max_cost - session.cost
-    common = {"token": token, "system": system, "prices": session.prices, "cache_path": cache_path}
+    common = {"kind": type(session), "token": token, "system": system, "prices": session.prices}
+    common["cache_path"] = cache_path
     parts = ddf.to_delayed()
     previews = [
         delayed(preview_partition, pure=False)(part, values=values, template=template, options=options, **common)
@@ -341,9 +357,4 @@ def _distributed_client() -> Any:
         return None
 
 
-def run_dask_batch(ddf: Any, template: str, *, settings: Settings, **kwargs: Any) -> Any:
-    """``Session(settings=settings).batch(ddf, template, **kwargs)`` (older code called this before Session.batch)."""
-    return dask_batch(Session("dask-batch", settings=settings), ddf, template, **kwargs)
-
-
-__all__ = ["account_concurrency", "batch_partition", "dask_batch", "run_dask_batch"]
+__all__ = ["account_concurrency", "batch_partition", "dask_batch"]

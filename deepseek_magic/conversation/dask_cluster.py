@@ -27,6 +27,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from pydantic import SecretStr
 
 from deepseek_magic.batch.results import BatchPreview
+from deepseek_magic.conversation.dask_keys import KEYS
 
 if TYPE_CHECKING:
     from deepseek_magic.conversation.dask_batch import ProgressHub
@@ -104,14 +105,10 @@ class KeyPlugin(WorkerPlugin):
         return f"KeyPlugin({self.token!r})"
 
     def setup(self, worker: Any) -> None:
-        from deepseek_magic.conversation.dask_batch import _KEYS
-
-        _KEYS[self.token] = self.key
+        KEYS[self.token] = self.key
 
     def teardown(self, worker: Any) -> None:
-        from deepseek_magic.conversation.dask_batch import _KEYS
-
-        _KEYS.pop(self.token, None)
+        KEYS.pop(self.token, None)
 
 
 def prepare_cluster(client: Any, token: str, key: SecretStr | None, progress: bool) -> None:
