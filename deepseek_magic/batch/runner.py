@@ -83,6 +83,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import httpx
 
+from deepseek_magic.batch.collector import collect_now, collector_paused
 from deepseek_magic.batch.gate import SharedGate, now
 from deepseek_magic.batch.limiter import AdaptiveLimiter
 from deepseek_magic.batch.loop import shared_loop
@@ -268,6 +269,7 @@ class _Batch:
         self.results[job.position] = result
         tally = self.tally
         tally.done += 1
+        collect_now(tally.done)  # the automatic collector is paused while the batch runs (see .collector)
         tally.errors += error is not None
         tally.tokens += billed.total_tokens
         tally.cost += billed.cost or 0.0
@@ -512,6 +514,41 @@ def run_batch(
     running elsewhere (:mod:`.gate`; Dask partitions). See the module docstring for errors, 429s, interrupts,
     resuming and cost.
     """
+    with collector_paused():
+        return _run_batch(
+            session,
+            rows,
+            template,
+            json=json,
+            schema=schema,
+            concurrency=concurrency,
+            cache=cache,
+            progress=progress,
+            confirm_above=confirm_above,
+            confirmed=confirmed,
+            namespace=namespace,
+            gate=gate,
+            **options,
+        )
+
+
+def _run_batch(
+    session: Session,
+    rows: Any,
+    template: str,
+    *,
+    json: bool = False,
+    schema: Any = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    cache: ReplyCache | None = None,
+    progress: ProgressArg = None,
+    confirm_above: float | None = None,
+    confirmed: bool = False,
+    namespace: Mapping[str, Any] | None = None,
+    gate: SharedGate | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """The body of :func:`run_batch` (which pauses the automatic garbage collector around it)."""
     if concurrency < 1:
         raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
     started = time.monotonic()
