@@ -199,6 +199,28 @@ def test_local_gate_takes_what_is_free_and_waits_for_the_first() -> None:
     assert gate.paused_until() == 5.0
 
 
+def test_an_interrupted_wait_for_a_slot_gives_a_late_grant_back() -> None:
+    from deepseek_magic.batch.runner import _take_first
+
+    gate = LocalGate(1)
+    assert gate.take(1, 0) == 1  # another partition holds the only slot
+
+    async def scenario() -> None:
+        waiting = asyncio.create_task(_take_first(gate, 1))
+        await asyncio.sleep(0.1)
+        waiting.cancel()
+        gate.give(1)  # freed while the helper thread still waits: it takes the slot after the cancel
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        for _ in range(40):
+            if gate.free == 1:
+                break
+            await asyncio.sleep(0.05)
+
+    asyncio.run(scenario())
+    assert gate.free == 1  # given straight back, not lost to the shared cap
+
+
 def test_the_default_cap_is_the_models_account_limit() -> None:
     assert account_concurrency(Settings.build(model="deepseek-flash")) == 2500
     assert account_concurrency(Settings.build(model="deepseek-v4-flash")) == 2500  # an alias of Flash

@@ -288,7 +288,7 @@ class _Batch:
             queue = deque(pending)
             count = min(self.concurrency, len(queue))
             if gate is not None:  # at least one slot of the shared cap before anything is sent
-                self.held = await asyncio.get_running_loop().run_in_executor(None, gate.take, count, None)
+                self.held = await _take_first(gate, count)
                 limiter.set_cap(self.held)
             async with PooledChatClient(connections=count, verify=_shared_ssl_context()) as client:
                 workers = [asyncio.create_task(self._worker(queue, client)) for _ in range(count)]
@@ -418,6 +418,29 @@ class _Batch:
         if isinstance(exc, (AuthenticationError, InsufficientBalanceError)):
             self.fatal = job.error
         return None
+
+
+async def _take_first(gate: SharedGate, wanted: int) -> int:
+    """Wait (in a helper thread, a second at a time) until ``gate`` grants at least one slot; up to ``wanted``.
+
+    Cancelled meanwhile (an interrupt), a grant that still arrives is given
+    straight back, so no slot of the shared cap is lost.
+    """
+    loop = asyncio.get_running_loop()
+    while True:
+        grant = loop.run_in_executor(None, gate.take, wanted, 1.0)
+        try:
+            taken = await asyncio.shield(grant)
+        except asyncio.CancelledError:
+            grant.add_done_callback(lambda done: _give_back(gate, done))
+            raise
+        if taken:
+            return taken
+
+
+def _give_back(gate: SharedGate, grant: asyncio.Future[int]) -> None:
+    if not grant.cancelled() and grant.exception() is None and grant.result():
+        gate.give(grant.result())
 
 
 _ssl_context: ssl.SSLContext | None = None
