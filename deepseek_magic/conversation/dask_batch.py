@@ -39,9 +39,11 @@ The graph, per partition ``p`` of the input::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import uuid
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -81,6 +83,7 @@ class ProgressHub:
         self.progress = progress
         self.parts: dict[int, tuple[int, int, int, float]] = {}
         self.total = 0
+        self.closed = False
         self.lock = threading.Lock()
 
     def start(self, preview: BatchPreview) -> None:
@@ -98,7 +101,8 @@ class ProgressHub:
             call = update if callable(update) else self.progress
             if callable(call):
                 call(int(sums[0]), self.total, int(sums[1]), int(sums[2]), float(sums[3]))
-            if self.total and sums[0] >= self.total:
+            if self.total and sums[0] >= self.total and not self.closed:
+                self.closed = True
                 close = getattr(self.progress, "close", None)
                 if callable(close):
                     close()
@@ -342,7 +346,15 @@ def dask_batch(
         for number, part in enumerate(parts)
     ]
     divisions = ddf.divisions if getattr(ddf, "known_divisions", False) else None
-    return dd.from_delayed(results, meta=meta, divisions=divisions, verify_meta=False)
+    lazy = dd.from_delayed(results, meta=meta, divisions=divisions, verify_meta=False)
+    with contextlib.suppress(TypeError):  # the key and the hub live as long as the lazy frame that may compute
+        weakref.finalize(lazy, _forget, token)
+    return lazy
+
+
+def _forget(token: str) -> None:
+    KEYS.pop(token, None)
+    _HUBS.pop(token, None)
 
 
 def _distributed_client() -> Any:
