@@ -202,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
 
     raise_fd_limit()
     server = subprocess.Popen(
-        [sys.executable, str(HERE / "delay_server.py"), "--delay", str(args.latency)],
+        # It stops when its stdin closes (below); the lifetime is only a backstop and must outlast every contender.
+        [sys.executable, str(HERE / "delay_server.py"), "--delay", str(args.latency), "--lifetime", "14400"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
