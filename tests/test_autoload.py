@@ -31,10 +31,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import nbformat
 import pytest
+from demo_notebooks import committed_text
 
 REPO = Path(__file__).resolve().parents[1]
 STARTUP_FILE = REPO / "jupyter-config" / "ipython-startup" / "50-deepseek_magic.py"
+DEMO = REPO / "notebooks" / "quickstart.ipynb"
 INSTALLED_AS = "etc/ipython/startup/50-deepseek_magic.py"
 OFF_SWITCH = "DEEPSEEK_MAGIC_NO_AUTOLOAD"
 FAKE_KEY = "sk-test-autoload-not-a-real-key-0123456789"
@@ -60,6 +63,7 @@ def test_wheel_installs_the_startup_file_under_sys_prefix(tmp_path: Path) -> Non
         assert not [name for name in names if name.startswith("jupyter-config/")], "shipped twice"
         assert "deepseek_magic/py.typed" in names, "the PEP 561 marker ships, so users' type checkers read our hints"
         assert "deepseek_magic/data/prices.json" in names
+        assert "deepseek_magic/ui/live_reply.js" in names, "the live widget's browser module ships in the wheel"
 
 
 def test_installed_copy_is_the_current_source() -> None:
@@ -220,6 +224,10 @@ def run_in_fresh_kernel(tmp_path: Path, cells: list[str], *, autoload_off: bool)
 
 
 NAMESPACE = "print(sorted(get_ipython().user_ns))"
+#: The demo notebook's first code cell, as committed (it loads the extension where auto-loading is off).
+DEMO_FIRST_CELL = next(
+    cell.source for cell in nbformat.reads(committed_text(DEMO), as_version=4).cells if cell.cell_type == "code"
+)
 DRY_RUN = "%%deepseek --dry-run\nhello from a fresh kernel"
 NOT_FOUND = "Cell magic `%%deepseek` not found"
 
@@ -234,6 +242,9 @@ def autoloaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Cell]]
             "print(sorted(get_ipython().extension_manager.loaded), get_ipython().user_ns['__doc__'])",
             "%load_ext deepseek_magic",
             "%unload_ext deepseek_magic",
+            DRY_RUN,
+            "%load_ext deepseek_magic",
+            DEMO_FIRST_CELL,
             DRY_RUN,
         ],
         autoload_off=False,
@@ -251,7 +262,7 @@ def switched_off(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Cell
 
 @pytest.mark.slow
 def test_fresh_kernel_has_deepseek_without_load_ext(autoloaded: list[Cell]) -> None:
-    _, dry_run, loaded, load_again, unload, after_unload = autoloaded
+    _, dry_run, loaded, load_again, unload, after_unload, *_ = autoloaded
     assert dry_run.status == "ok", dry_run
     assert "Dry run: nothing was sent." in dry_run.output
     assert "hello from a fresh kernel" in dry_run.output
@@ -283,3 +294,12 @@ def test_autoload_leaks_nothing_into_the_user_namespace(autoloaded: list[Cell], 
     assert with_autoload.output == without.output, "the start-up file added or removed user names"
     assert HELPER not in with_autoload.output
     assert "Automatically created module for IPython interactive environment" in autoloaded[2].output
+
+
+@pytest.mark.slow
+def test_the_demo_loads_silently_after_the_auto_load(autoloaded: list[Cell]) -> None:
+    """The demo's first cell in a kernel that auto-loaded: no "already loaded" line, the magics still there."""
+    first, after = autoloaded[-2:]
+    assert "deepseek_magic" in DEMO_FIRST_CELL
+    assert first.status == "ok" and first.output == "", first
+    assert after.status == "ok" and "Dry run: nothing was sent." in after.output

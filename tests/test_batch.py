@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from comms import Transcript
 from pydantic import BaseModel
 
 from deepseek_magic import Session, Settings
@@ -54,6 +56,15 @@ def new_session(emu: Any, **options: Any) -> Session:
 
 def sent(emu: Any) -> int:
     return sum(1 for r in emu.requests if r.path.endswith("/chat/completions"))
+
+
+def settled(emu: Any) -> int:
+    """:func:`sent`, once the server holds no request (an interrupted batch's last ones may still be arriving)."""
+    deadline = time.monotonic() + 10
+    while emu.app.state.emulator.in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert emu.app.state.emulator.in_flight == 0, "the server still holds requests 10 s after the interrupt"
+    return sent(emu)
 
 
 def bodies(emu: Any, since: int) -> list[dict[str, Any]]:
@@ -139,7 +150,7 @@ def test_interrupt_keeps_finished_rows_and_a_rerun_sends_only_the_rest(emu: Any)
         run_batch(session, WORDS, "Echo {item}", concurrency=4, progress=stop_after_some)
     (kept,) = session.batch_state.values()  # type: ignore[attr-defined]
     assert 8 <= len(kept) < 30
-    before = sent(emu)
+    before = settled(emu)
     result = run_batch(session, WORDS, "Echo {item}", concurrency=4)
     assert sent(emu) - before == 30 - len(kept)
     assert result.attrs["batch"]["resumed"] == len(kept)
@@ -331,15 +342,22 @@ def test_text_progress_line(emu: Any) -> None:
 
 
 def test_widget_progress() -> None:
-    shown: list[Any] = []
-    progress = WidgetBatchProgress(display=shown.append, interval=0)
+    shown = Transcript()
+    progress = WidgetBatchProgress(display=shown, interval=0)
     progress.start(BatchPreview(total=4, to_send=4, cached=0, resumed=0, failed=0, estimate=0.01, concurrency=2))
     progress.update(1, 4, 0, 100, 0.001)
     progress.update(3, 4, 1, 300, 0.003)
-    assert shown == [progress.box] and progress.bar.value == 3 and progress.bar.max == 4
+    live = shown.items[0]
+    assert live["application/vnd.jupyter.widget-view+json"]["model_id"] == progress.box.model_id
+    assert live["text/plain"].startswith("batch ") and shown.metadata[0] == {"deepseek_magic": {"live_widget": True}}
+    assert progress.bar.value == 3 and progress.bar.max == 4
     assert "1 error" in progress.label.value and "ETA" in progress.label.value
     progress.close()
     assert progress.bar.bar_style == "danger" and "stopped" in progress.label.value
+    # The widget's output became one static line (a saved notebook needs no widget state for it).
+    assert len(shown.items) == 1 and set(shown.items[0]) == {"text/plain", "text/html", "text/markdown"}
+    assert "3/4" in shown.items[0]["text/plain"] and shown.items[0]["text/plain"].endswith("stopped")
+    assert progress.box.comm is None
     assert isinstance(make_progress(None), TextBatchProgress)
     assert isinstance(make_progress(None, view="widget"), WidgetBatchProgress)
     assert format_duration(3725) == "1:02:05" and format_duration(65) == "1:05"

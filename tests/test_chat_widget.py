@@ -107,13 +107,17 @@ def test_two_messages_make_two_chat_turns_with_history(emulator: Any, messages: 
     assert cell_messages[3]["content"] == second.content
     assert [turn.key for turn in session.turns] == ["chat-1", "chat-2", "cell-after"]
 
-    # The transcript: each user message, then its reply view (a widget of its own).
+    # The live box showed each user message, then its reply view (a widget of its own), while it streamed.
     assert transcript.lines == ["You: Remember: the word is swordfish", "You: What was the word?"]
     views = [item for item in transcript.items if not isinstance(item, dict)]
     assert len(views) == 2
     final = views[-1].outputs[-1]["data"]
     assert second.content in final["text/plain"] and second.content in final["text/markdown"]
     assert KEY not in json.dumps(messages, default=str)
+    # Both exchanges are in the static transcript.
+    kept = chat.transcript()
+    assert "You: Remember: the word is swordfish" in kept["text/plain"] and second.content in kept["text/plain"]
+    assert "2 messages" in kept["text/plain"]
 
 
 def test_a_later_chat_message_sees_turns_made_by_cells(emulator: Any, messages: list[Any]) -> None:
@@ -164,12 +168,11 @@ def test_an_error_is_one_line_in_the_transcript(emulator: Any, messages: list[An
 
     assert chat.send("Costly question") is None
 
-    assert transcript.lines[0] == "You: Costly question"
-    error = transcript.lines[-1]
-    assert len(transcript.lines) == 2
+    assert transcript.lines == ["You: Costly question"]
+    error = chat.entries[-1].error or ""
+    assert chat.transcript()["text/plain"].endswith("You: Costly question\n" + error)
     assert error.startswith("⚠ InsufficientBalanceError: Insufficient balance") and "HTTP 402" in error
     assert "\n" not in error and "Traceback" not in error
-    assert chat.entries[-1].error == error
     assert views == []  # refused up front: no empty reply view, only the line
     assert session.turns == []  # nothing was answered, nothing to remember
     assert not chat.send_button.disabled
@@ -186,7 +189,9 @@ def test_a_lost_stream_keeps_the_partial_reply_and_says_so(emulator: Any, messag
 
     assert chat.entries[-1].reply is not None and chat.entries[-1].reply.partial
     assert views and views[0].status == "partial"
-    assert transcript.lines[-1].startswith("⚠ StreamInterrupted:")
+    assert (chat.entries[-1].error or "").startswith("⚠ StreamInterrupted:")
+    assert chat.entries[-1].status == "partial"
+    assert "connection lost (partial reply)" in chat.transcript()["text/plain"]
     assert session.turns[0].status == "partial"
 
 
@@ -207,7 +212,9 @@ def test_interrupt_keeps_the_turn_and_is_reraised_from_send(emulator: Any, messa
         chat.send("Interrupt me")
     assert views[0].status == "interrupted"
     assert session.turns[0].status == "interrupted"
-    assert transcript.lines[-1].startswith("⏹ interrupted")
+    assert (chat.entries[-1].error or "").startswith("⏹ interrupted")
+    assert chat.entries[-1].reply is not None and chat.entries[-1].reply.content, "the partial reply is kept"
+    assert "⏹ interrupted" in chat.transcript()["text/plain"]
     assert not chat.send_button.disabled
 
     # From the UI the interrupt ends the reply, not the kernel's message handling.
@@ -260,8 +267,35 @@ def test_output_reply_view_updates_its_widget(messages: list[Any]) -> None:
 def test_repr_names_the_session(emulator: Any, messages: list[Any]) -> None:
     chat = ChatWidget(new_session(emulator), display=Transcript())
     assert repr(chat) == "ChatWidget(session='default', messages=0)"
-    assert "text/plain" in chat._repr_mimebundle_()
+    data, metadata = chat._repr_mimebundle_()
+    assert data["text/plain"] == "DeepSeek chat box · session default (the transcript is the output above)"
+    assert "VBox" not in data["text/plain"] and data["application/vnd.jupyter.widget-view+json"]["model_id"]
+    assert metadata == {"deepseek_magic": {"live_widget": True}}
     assert KEY not in repr(chat.widget)
+
+
+def test_each_finished_exchange_is_appended_to_the_static_transcript(emulator: Any, messages: list[Any]) -> None:
+    """The transcript is a plain display output updated after each exchange: no widget state involved."""
+    transcript = Transcript()
+    chat = ChatWidget(new_session(emulator), display=transcript)
+    chat.show()
+    assert transcript.metadata[0] == {} and transcript.metadata[1] == {"deepseek_magic": {"live_widget": True}}
+    assert transcript.items[0]["text/plain"] == "DeepSeek chat · session default · 0 messages"
+    assert transcript.items[1]["application/vnd.jupyter.widget-view+json"]["model_id"] == chat.widget.model_id
+
+    first = chat.send("Say <b>hi</b> & **bold**")
+    assert first is not None
+    kept = transcript.items[0]
+    assert set(kept) == {"text/html", "text/markdown", "text/plain"}
+    assert "<b>hi</b>" not in kept["text/html"] and "Say &lt;b&gt;hi&lt;/b&gt; &amp; **bold**" in kept["text/html"]
+    assert "[emulated]" in kept["text/html"] and "<script" not in kept["text/html"]
+    assert chat.output.outputs == (), "the finished exchange left the live box"
+
+    chat.send("And again")
+    kept = transcript.items[0]
+    assert kept["text/plain"].index("You: Say <b>hi</b>") < kept["text/plain"].index("You: And again")
+    assert "2 messages" in kept["text/plain"]
+    assert KEY not in json.dumps(transcript.items, default=str)
 
 
 @pytest.mark.slow

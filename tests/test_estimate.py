@@ -9,6 +9,8 @@ from deepseek_magic.batch import BatchNeedsConfirmation, run_batch
 from deepseek_magic.client.estimate import DEFAULT_OUTPUT_TOKENS, estimate_cost, prompt_tokens
 from deepseek_magic.core.errors import BudgetExceeded
 from deepseek_magic.core.pricing import PRICES
+from deepseek_magic.features.tokens import count_text
+from deepseek_magic.features.tokens import prompt_tokens as exact_tokens
 from deepseek_magic.providers import ChatRequest
 
 MESSAGES = [{"role": "user", "content": "Name a prime"}]
@@ -25,8 +27,10 @@ def test_unset_max_tokens_assumes_the_documented_default() -> None:
 
 def test_the_budget_and_the_batch_preview_agree() -> None:
     settings = Settings.build(api_key="sk-test", base_url="http://127.0.0.1:9")
-    one = estimate_cost(PRICES, settings, [MESSAGES])
+    one = estimate_cost(PRICES, settings, [MESSAGES], count=exact_tokens)
     assert one is not None
+    # Both count the prompt exactly: the tokenizer's count of the text plus the template (thinking on: 83).
+    assert exact_tokens(MESSAGES) == count_text("Name a prime") + 83
     # The batch preview of one row is that row's estimate, with the same output assumption.
     with pytest.raises(BatchNeedsConfirmation) as asked:
         run_batch(Session(settings=settings), ["prime"], "Name a {item}", confirm_above=0.0)

@@ -25,21 +25,27 @@ def kernel() -> Iterator[Kernel]:
             yield k
 
 
-def streaming(message: dict[str, Any]) -> bool:
-    """Reasoning is flowing: the reasoning pane's live title counts at least one token."""
+def _content(message: dict[str, Any]) -> dict[str, Any]:
+    """What the live reply widget got in ``message`` (a custom message of new content, or a state update)."""
     if message["msg_type"] != "comm_msg":
-        return False
-    titles = message["content"].get("data", {}).get("state", {}).get("titles") or [""]
-    return bool(re.match(r"Thinking… [1-9]", str(titles[0])))
+        return {}
+    data = message["content"].get("data", {})
+    return dict(data.get("content") or {}) if data.get("method") == "custom" else dict(data.get("state") or {})
+
+
+def streaming(message: dict[str, Any]) -> bool:
+    """Reasoning is flowing: the live widget got reasoning text and counts at least one token."""
+    content = _content(message)
+    return bool(content.get("r")) and int(content.get("n", 0)) >= 1
 
 
 def reasoning_tokens(message: dict[str, Any]) -> int | None:
-    """The token count in the reasoning pane's title ("Thinking… 12 tokens", "Thought for 1.2 s · 30 tokens")."""
-    if message["msg_type"] != "comm_msg":
-        return None
-    titles = message["content"].get("data", {}).get("state", {}).get("titles") or [""]
-    found = re.search(r"(?:Thinking… ([\d,]+) tokens|· ([\d,]+) tokens)", str(titles[0]))
-    return None if found is None else int((found.group(1) or found.group(2)).replace(",", ""))
+    """The reasoning token count the widget shows: live ("n"), or in the final title ("… · 30 tokens")."""
+    content = _content(message)
+    if "n" in content:
+        return int(content["n"])
+    found = re.search(r"· ([\d,]+) tokens?$", str(content.get("title", "")))
+    return None if found is None else int(found.group(1).replace(",", ""))
 
 
 def test_interrupt_mid_stream_keeps_the_partial_and_the_kernel_answers_next(kernel: Kernel) -> None:

@@ -104,7 +104,10 @@ def test_out_stores_the_reply_text(ip: TestingShell) -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("--bogus", "unrecognized arguments: --bogus"),
+        ("--bogus", "unknown option --bogus (%%deepseek? lists the options)"),
+        ("--temprature 0.5", "unknown option --temprature; did you mean --temperature?"),
+        ("--json --sesion a", "unknown option --sesion; did you mean --session?"),
+        ("--no-thnk", "unknown option --no-thnk; did you mean --no-think?"),
         ("-m a -m b", "option -m is given more than once"),
         ("--model a --model=b", "given more than once"),
         ("--effort extreme", "invalid choice"),
@@ -123,6 +126,13 @@ def test_bad_options_give_one_line_and_send_nothing(ip: TestingShell, emulator: 
     assert message in str(info.value)
     assert "\n" not in str(info.value).strip()
     assert chat_count(emulator) == before
+
+
+def test_cell_magic_help_names_the_cell_magic(ip: TestingShell) -> None:
+    """``%%deepseek?`` shows the usage of the cell magic, not of a line magic of the same name."""
+    doc = ip.magics_manager.magics["cell"]["deepseek"].__doc__
+    usage = doc.split("::", 1)[1].strip().splitlines()[0]
+    assert usage.startswith("%%deepseek [-m MODEL]"), usage
 
 
 @pytest.mark.parametrize(
@@ -358,7 +368,9 @@ def test_models_balance_and_config(ip: TestingShell) -> None:
         ("config api_key=sk-123456789", UsageError, "not set with %deepseek config"),
         ("config temperature=9", ConfigError, "temperature must be between 0 and 2"),
         ("config nonsense=1", UsageError, "unknown setting"),
-        ("frobnicate", UsageError, "unknown subcommand"),
+        ("frobnicate", UsageError, "unknown subcommand 'frobnicate'; one of: balance, cache, chat"),
+        ("setings", UsageError, "unknown subcommand 'setings'; did you mean settings\\?"),
+        ("hstory -s x", UsageError, "unknown subcommand 'hstory'; did you mean history\\?"),
         ("load /nonexistent/file.json", SessionFileError, "no session file"),
     ],
 )
@@ -516,16 +528,31 @@ def test_strict_tools_use_the_beta_base(ip: TestingShell, emulator: Any) -> None
     assert function["parameters"]["additionalProperties"] is False
 
 
-def test_settings_form_done_leaves_a_static_summary(ip: TestingShell) -> None:
+def test_settings_form_keeps_a_live_summary_and_done_leaves_it(ip: TestingShell) -> None:
+    """Two outputs: the summary (static, updated on every change) and the live form (marked, hidden by Done)."""
+    widget_view = "application/vnd.jupyter.widget-view+json"
     with capture_output() as captured:
         ip.run_line_magic("deepseek", "settings")
         form = magics(ip).last_form
+        summary, live = captured.outputs[:2]
+        ids = summary.transient["display_id"], live.transient["display_id"]
+        assert summary.data["text/plain"].startswith("DeepSeek settings: ") and widget_view not in summary.data
+        assert live.metadata == {"deepseek_magic": {"live_widget": True}}
+        assert live.data[widget_view]["model_id"] == form.widget.model_id
+        assert "VBox" not in live.data["text/plain"] and "DeepSeek settings: " in live.data["text/plain"]
+        ip.run_line_magic("deepseek", "config model=deepseek-v4-pro")  # changed elsewhere: the summary follows
         form.set_key("sk-emulator-secret-zz")
         text = form.done()
-    assert "key set" in text and "sk-emulator" not in text
+    assert "key set" in text and "sk-emulator" not in text and "deepseek-v4-pro" in text
     assert all(child.comm is None for child in [form.widget, form.provider, form.done_button])
-    final = captured.outputs[-1].data
-    assert final["text/plain"] == text and "application/vnd.jupyter.widget-view+json" not in final
+    updates = [out for out in captured.outputs if out.update]
+    latest = {out.transient["display_id"]: out.data for out in updates}
+    assert latest[ids[0]]["text/plain"] == text
+    assert "deepseek-v4-pro" in updates[0].data["text/plain"], "the summary was updated by %deepseek config"
+    assert latest[ids[1]] == {widget_view: {"version_major": 2, "version_minor": 0, "model_id": ""}, "text/plain": ""}
+    hidden = next(out for out in reversed(updates) if out.transient["display_id"] == ids[1])
+    assert hidden.metadata == {"deepseek_magic": {"live_widget": True}}, "a saved file leaves the hidden form out"
+    assert "sk-emulator-secret" not in repr([out.data for out in captured.outputs])
 
 
 def test_usage_table_escapes_dollars_for_markdown(ip: TestingShell) -> None:

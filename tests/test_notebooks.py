@@ -57,10 +57,31 @@ def markdown_of(cell: Any) -> str:
     return "\n".join(o.get("data", {}).get("text/markdown", "") for o in cell.outputs)
 
 
-def test_no_cell_failed(executed: tuple[Any, str]) -> None:
+def test_no_cell_failed_but_the_one_that_fails_on_purpose(executed: tuple[Any, str]) -> None:
     nb, _ = executed
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert errors == []
+    errors = [
+        (c.metadata.get("tags", []), o.ename)
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "error"
+    ]
+    assert errors == [(["raises-exception"], "ZeroDivisionError")]
+
+
+def test_fix_explains_the_failing_cell_and_code_goes_to_a_new_cell(executed: tuple[Any, str]) -> None:
+    nb, _ = executed
+    fix = cell_with(nb, "%deepseek fix")
+    shown = "\n".join(o.get("data", {}).get("text/plain", "") for o in fix.outputs)
+    assert "[emulated]" in shown and "ZeroDivisionError: integer division or modulo by zero" in shown
+    assert "stand-in fix" in shown and "big_coastal" in shown, "the reply quotes the failing cell in its code block"
+    printed = "".join(o.get("text", "") for o in fix.outputs if o.output_type == "stream")
+    assert "The reply's code is in a new cell below (not run)." in printed
+    code = cell_with(nb, "%%deepseek --code --context 2")
+    assert "# [emulated] code for:" in "\n".join(o.get("data", {}).get("text/plain", "") for o in code.outputs)
+    assert "The reply's code is in a new cell below (not run)." in "".join(
+        o.get("text", "") for o in code.outputs if o.output_type == "stream"
+    )
 
 
 def test_replies_are_saved_as_static_markdown_with_folded_reasoning(executed: tuple[Any, str]) -> None:
@@ -91,3 +112,31 @@ def test_json_mode_gives_a_dataframe(executed: tuple[Any, str]) -> None:
 def test_the_key_is_nowhere_in_the_saved_notebook(executed: tuple[Any, str]) -> None:
     _, text = executed
     assert CANARY not in text
+
+
+def test_loading_the_extension_prints_nothing(executed: tuple[Any, str]) -> None:
+    nb, _ = executed
+    assert cell_with(nb, "_ext deepseek_magic").outputs == [], "no 'already loaded' or any other line"
+
+
+def test_settings_and_chat_leave_static_outputs_besides_their_widgets(executed: tuple[Any, str]) -> None:
+    """What GitHub and nbconvert show: the settings summary and the chat transcript, and readable twins."""
+    nb, _ = executed
+    widget_view = "application/vnd.jupyter.widget-view+json"
+    for source, static_start in (("%deepseek settings", "DeepSeek settings: "), ("%deepseek chat", "DeepSeek chat ·")):
+        outputs = cell_with(nb, source).outputs
+        kept, live = outputs
+        assert kept["data"]["text/plain"].startswith(static_start) and widget_view not in kept["data"]
+        assert "text/html" in kept["data"]
+        assert live["metadata"] == {"deepseek_magic": {"live_widget": True}}
+        assert "VBox(" not in live["data"]["text/plain"] and "text/html" in live["data"]
+
+
+def test_batch_classification_gives_labels_that_follow_the_reviews(executed: tuple[Any, str]) -> None:
+    nb, _ = executed
+    progress = cell_with(nb, "--over reviews").outputs
+    assert [set(o["data"]) for o in progress] == [{"text/plain", "text/html", "text/markdown"}], "a static line"
+    assert "3/3 rows" in progress[0]["data"]["text/plain"]
+    table = cell_with(nb, "reviews.join").outputs[0]["data"]["text/plain"]
+    rows = table.splitlines()[1:]
+    assert [row.split()[-2] for row in rows] == ["mixed", "positive", "negative"], table

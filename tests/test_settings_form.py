@@ -93,7 +93,9 @@ def test_the_key_is_in_no_repr_state_or_message(messages: list[tuple[str, Any]])
 
     assert SECRET not in repr(form)
     assert SECRET not in repr(form.widget)
-    assert SECRET not in form._repr_mimebundle_()["text/plain"]
+    data, _ = form._repr_mimebundle_()
+    assert SECRET not in json.dumps(data) and "key set" in data["text/plain"] and "VBox" not in data["text/plain"]
+    assert SECRET not in json.dumps(form.summary_bundle())
     assert SECRET not in form.widget._repr_mimebundle_()["text/plain"]
     for widget in descendants(form.widget):
         assert SECRET not in json.dumps(widget.get_state(), default=str)

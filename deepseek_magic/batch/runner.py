@@ -54,8 +54,10 @@ proportional to connections × waiting requests on every event
 (encode/httpcore#1035; ``benchmarks/batch_throughput.py``).
 
 Cost: before anything is sent the cost is estimated from the price table,
-pricing every prompt as uncached at about 3 characters per token and every
-answer at ``max_tokens`` (:data:`~deepseek_magic.client.estimate.DEFAULT_OUTPUT_TOKENS`
+pricing every prompt as uncached at its exact token count (DeepSeek's V4
+tokenizer, :class:`~deepseek_magic.features.tokens.BatchCounter`; about 3
+characters per token if the tokenizer is not installed) and every answer at
+``max_tokens`` (:data:`~deepseek_magic.client.estimate.DEFAULT_OUTPUT_TOKENS`
 when unset; a JSON retry is not foreseen), by the same estimator as the
 session's ``max_cost``. Above ``confirm_above`` the batch stops with
 :class:`BatchNeedsConfirmation` unless ``confirmed=True``. In the result,
@@ -114,6 +116,7 @@ from deepseek_magic.core.errors import (
 from deepseek_magic.core.events import Reply, Usage
 from deepseek_magic.core.records import saved_reply
 from deepseek_magic.features.interpolation import InterpolationError, interpolate
+from deepseek_magic.features.tokens import BatchCounter, thinking_on
 from deepseek_magic.providers import ChatRequest, get_provider
 
 if TYPE_CHECKING:
@@ -494,9 +497,10 @@ def _batch_states(session: Session) -> dict[tuple[str, str], dict[int, RowResult
 
 
 def _estimate(session: Session, settings: Settings, jobs: Iterable[_Job]) -> tuple[int, float | None]:
-    """Rows to send and the upper cost estimate for them (the session budget's estimator)."""
+    """Rows to send and the upper cost estimate for them (the session budget's estimator, exact prompt counts)."""
     prompts = [job.request.messages for job in jobs if job.request is not None]
-    return len(prompts), estimate_cost(session.prices, settings, prompts)
+    counter = BatchCounter(thinking=thinking_on(settings))
+    return len(prompts), estimate_cost(session.prices, settings, prompts, count=counter)
 
 
 def _report(progress: ProgressArg, tally: _Tally) -> None:

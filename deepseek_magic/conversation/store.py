@@ -31,6 +31,7 @@ from deepseek_magic.conversation.turns import Turn
 from deepseek_magic.core.errors import DeepSeekError
 from deepseek_magic.core.files import FileKindError, open_regular
 from deepseek_magic.core.records import Count, ReplyRecord, SavedRecord, one_line
+from deepseek_magic.features.images import ImageData
 
 FORMAT = "deepseek-magic session"
 SESSION_FILE_VERSION = 2
@@ -74,6 +75,8 @@ class TurnRecord(SavedRecord):
     status: Literal["complete", "partial", "interrupted"] = "complete"
     created: Annotated[float, Field(ge=0, le=MAX_SAVED_NUMBER, allow_inf_nan=False)] = 0.0
     intermediate: list[dict[str, Any]] = Field(default_factory=list)
+    #: Images sent with the prompt, as base64 (checked again by their magic bytes on load).
+    images: list[dict[str, Any]] = Field(default_factory=list)
 
     def to_turn(self) -> Turn:
         return Turn(
@@ -86,6 +89,7 @@ class TurnRecord(SavedRecord):
             status=self.status,
             created=float(self.created),
             intermediate=[dict(message) for message in self.intermediate],
+            images=[ImageData.from_dict(image) for image in self.images],
         )
 
 

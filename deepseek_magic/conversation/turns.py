@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from deepseek_magic.core.events import Reply
+from deepseek_magic.features.images import ImageData, blocks, placeholders
 
 TurnStatus = Literal["complete", "partial", "interrupted"]
 
@@ -29,12 +30,16 @@ class Turn:
     created: float = field(default_factory=time.time)
     #: Messages between the prompt and the final reply (tool-call rounds).
     intermediate: list[dict[str, Any]] = field(default_factory=list)
+    #: Images sent beside the prompt (``[image N]`` in the prompt names the N-th).
+    images: list[ImageData] = field(default_factory=list)
 
-    def messages(self) -> list[dict[str, Any]]:
-        """This turn as conversation messages."""
-        return [{"role": "user", "content": self.prompt}, *self.intermediate, self.reply.to_message()]
+    def messages(self, *, send_images: bool = True) -> list[dict[str, Any]]:
+        """This turn as conversation messages; without ``send_images`` its images become text placeholders."""
+        content = blocks(self.prompt, self.images) if send_images else placeholders(self.prompt, self.images)
+        return [{"role": "user", "content": content}, *self.intermediate, self.reply.to_message()]
 
     def to_dict(self) -> dict[str, Any]:
+        extra = {"images": [image.to_dict() for image in self.images]} if self.images else {}
         return {
             "key": self.key,
             "prompt": self.prompt,
@@ -45,4 +50,5 @@ class Turn:
             "status": self.status,
             "created": self.created,
             "intermediate": self.intermediate,
+            **extra,
         }

@@ -97,3 +97,54 @@ def open_regular(path: str | os.PathLike[str]) -> TextIO:
     except BaseException:
         os.close(descriptor)
         raise
+
+
+def write_file(path: str | os.PathLike[str], pieces: Iterable[str], *, overwrite: bool = False) -> Path:
+    """Write ``pieces`` (UTF-8) to ``path`` without following a symbolic link there; returns the path as given.
+
+    For exports, where the path is typed by hand and a mistake must not cost a
+    file: an existing file is kept (``FileExistsError``) unless ``overwrite``;
+    a symbolic link, FIFO, device or directory at ``path`` is refused with one
+    line (:class:`FileKindError`), even with ``overwrite``, and nothing is
+    written. A new file is created with ``O_EXCL | O_NOFOLLOW`` (nothing can
+    slip in between the check and the write); a replaced one is written beside
+    it and moved over it atomically (``os.replace`` swaps the name, never
+    writing through a link), keeping its mode. New files are private (0600).
+    """
+    given = Path(path).expanduser()
+    try:
+        info = os.lstat(given)
+    except FileNotFoundError:
+        info = None
+    if info is not None and stat.S_ISLNK(info.st_mode):
+        raise FileKindError(f"{given} is a symbolic link; exports never write through links, nothing was written")
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise FileKindError(f"{given} is {describe_kind(info.st_mode)}, not a regular file; nothing was written")
+    if info is not None and not overwrite:
+        raise FileExistsError(given)
+    if info is None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0)
+        descriptor = os.open(given, flags, 0o600)  # FileExistsError if something appeared meanwhile
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+                for piece in pieces:
+                    out.write(piece)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            given.unlink(missing_ok=True)
+            raise
+        return given
+    handle, temporary = tempfile.mkstemp(prefix=f".{given.name}.", dir=given.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            for piece in pieces:
+                out.write(piece)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, stat.S_IMODE(info.st_mode))
+        os.replace(temporary, given)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return given

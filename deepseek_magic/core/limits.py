@@ -24,6 +24,8 @@ RANGES: Final[dict[str, tuple[float, float]]] = {
 }
 
 MAX_STOP_SEQUENCES: Final = 16
+#: Largest request body DeepSeek accepts (images travel inside it as base64): 48 MiB.
+MAX_REQUEST_BYTES: Final = 48 * 1024 * 1024
 MAX_TOOLS: Final = 128
 USER_ID_MAX_LENGTH: Final = 512
 USER_ID_PATTERN: Final = re.compile(r"^[a-zA-Z0-9\-_]+$")

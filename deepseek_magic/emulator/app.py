@@ -40,6 +40,7 @@ from deepseek_magic.emulator.replies import compose
 from deepseek_magic.emulator.request import ChatRequest, parse_body, parse_chat_request
 from deepseek_magic.emulator.responses import PlannedResponse, install_log_filter
 from deepseek_magic.emulator.runware import runware_routes
+from deepseek_magic.emulator.tokens import v4_available
 from deepseek_magic.emulator.usage import PromptCache, prompt_tokens, usage_object
 from deepseek_magic.emulator.wire import Write, body_plan, is_simple, stream_plan
 
@@ -113,6 +114,9 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     """A new emulator app; its state is at ``app.state.emulator``."""
     state = EmulatorState(config if config is not None else EmulatorConfig())
     install_log_filter()
+    # Load the V4 tokenizer now (once per process, about half a second), not inside the first request,
+    # whose client would otherwise wait that long for its first byte.
+    v4_available()
 
     async def chat(request: Request) -> Response:
         return await _chat(state, request)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from deepseek_magic.core import limits
+
 #: Caps that keep every request bounded, whatever a fault spec or config asks for.
 MAX_STALL_SECONDS = 60.0
 MAX_TRICKLE_SECONDS = 10.0
@@ -52,8 +54,8 @@ class EmulatorConfig:
     max_concurrency: int | None = None
     #: Seconds between ``: keep-alive`` comments (blank lines for non-stream) while waiting.
     keepalive_interval: float = 0.5
-    #: Request bodies above this many bytes get a 413.
-    max_body_bytes: int = 8 * 1024 * 1024
+    #: Request bodies above this many bytes get a 413 (DeepSeek's own limit, 48 MiB: images travel inside).
+    max_body_bytes: int = limits.MAX_REQUEST_BYTES
     #: Hard cap on one response's lifetime; a response still running then is cut off.
     max_response_seconds: float = 300.0
 

@@ -1,10 +1,15 @@
 """JSON-mode replies: a JSON object shaped by what the prompt asks for.
 
 JSON mode is mostly used to turn replies into Python data (dicts, DataFrames),
-so the emulated object follows the prompt: an embedded JSON Schema is filled
-in; an embedded example object is mirrored; "keys name, dtype, note" gives an
-object with those keys; a bullet list of items gives one record per item under
-a list key.  Without any of these the object describes the request itself.
+so the emulated object follows the prompt: an embedded JSON Schema (what
+``--schema`` sends) is filled in with valid data of exactly its shape; an
+embedded example object is mirrored; "keys name, dtype, note" gives an object
+with those keys, "sentiment (positive/negative/mixed)" one of those labels;
+"a list of 3 records with keys a, b" gives three such objects under
+``"records"``; a bullet list of items gives one record per item. Values the
+prompt does not state follow the input, deterministically (:mod:`.labels`), so
+a batch of different rows gets different, sensible answers. Without any of
+these the object describes the request itself.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import json
 import re
 from typing import Any
 
+from deepseek_magic.emulator.asks import Counted, KeySpec, counted, requested_keys, without
 from deepseek_magic.emulator.prompt import Conversation, key_terms, one_line, words
 from deepseek_magic.emulator.schema import Hints, instance
 
@@ -26,6 +32,7 @@ _NUMERIC = (
     "quantity",
     "score",
     "rating",
+    "stars",
     "total",
     "size",
     "temperature",
@@ -38,17 +45,19 @@ _NUMERIC = (
 _BOOLEAN_PREFIXES = ("is_", "has_", "can_", "should_")
 _BOOLEAN = ("valid", "ok", "done", "flag", "enabled", "active")
 _LISTS = ("tags", "keywords", "aliases", "values", "labels", "examples")
-_KEY_LIST = re.compile(r"(?i)\b(?:keys|fields|properties|attributes)\b([^\n.;]+)")
-_COLUMN_LIST = re.compile(r"(?i)\bcolumns\b([^\n.;]+)")
-_FILLER = re.compile(r"(?i)^\s*(?:(?:named|called|like|such as|are|with|the)\b\s*|[:=]\s*)*")
-_KEYS_BEFORE = re.compile(r"((?:[`\"']\w+[`\"']\s*(?:,|\band\b|\bor\b)?\s*){2,})(?:keys|fields|properties)\b")
+#: "Review: …" at the start of the subject: a label, not part of the input.
+_LEADING_LABEL = re.compile(r"^[\s.:;,-]*(?:[A-Za-z]\w{0,20}:\s+)?")
+#: The instruction structured.json_instruction writes for a pydantic model: where several records go.
+_RECORDS_KEY = re.compile(r"""reply \{\s*["'](\w+)["']\s*:\s*\[""")
+#: Records made when an array is asked for with no count and no items.
+DEFAULT_RECORDS = 3
 
 
 def json_content(conversation: Conversation, *, model: str, thinking: bool) -> str:
     """The JSON text of an emulated JSON-mode reply."""
-    text = f"{conversation.system}\n{conversation.last_user}"[:20_000]
-    hints = Hints(text, query=conversation.last_user)
-    value = build_object(text, hints)
+    user = conversation.last_user[:20_000]
+    text = f"{conversation.system}\n{user}"[:20_000]
+    value = build_object(text, user)
     if value is None:
         value = {
             "emulated": True,
@@ -61,27 +70,112 @@ def json_content(conversation: Conversation, *, model: str, thinking: bool) -> s
     return json.dumps(value, ensure_ascii=False)
 
 
-def build_object(text: str, hints: Hints) -> Any:
-    """The value the prompt asks for, or ``None`` when it asks for nothing specific."""
+def subject_of(user: str, *spans: tuple[int, int] | None) -> str:
+    """The input the values are judged by: the user's text without the key list and the count.
+
+    When the key list is followed by the input itself ("… and topic: The
+    battery is poor"), only what follows counts; a leading label ("Review:")
+    is dropped either way.
+    """
+    key_span = spans[0] if spans else None
+    if key_span is not None:
+        later = [(s[0] - key_span[1], s[1] - key_span[1]) for s in spans[1:] if s is not None and s[0] >= key_span[1]]
+        after = _unlabelled(without(user[key_span[1] :], *later))
+        if len(words(after)) >= 3:
+            return after
+    return _unlabelled(without(user, *spans))
+
+
+def _unlabelled(text: str) -> str:
+    stripped = _LEADING_LABEL.sub("", text, count=1)
+    return stripped if len(words(stripped)) >= 3 else text
+
+
+def build_object(text: str, user: str | None = None) -> Any:
+    """The value the prompt asks for, or ``None`` when it asks for nothing specific.
+
+    ``text`` is everything the model was told (system and user); ``user`` the
+    user's own message, whose count ("3 records") and subject steer the values.
+    """
+    user = text if user is None else user
     schema, example, rest = embedded_json(text)
+    keys, key_span_in_rest = requested_keys(rest)
+    _, user_key_span = requested_keys(user)
+    count = counted(user)
+    subject = subject_of(user, user_key_span, count.span if count else None)
+    base = without(rest, key_span_in_rest)  # "topic: …" ending a key list is not a value labelled "topic"
     if schema is not None or example is not None:
         # Values come from the prose, not from the schema's or example's own words.
-        hints = Hints(rest, query=hints.query)
-    if schema is not None:
-        return instance(schema, hints)
-    if example is not None:
+        hints = Hints(base, query=subject, subject=subject, vary=True)
+        if schema is not None:
+            return _from_schema(schema, hints, text, count)
         return instance(schema_of(example), hints)
-    keys = requested_keys(text)
     if keys:
-        hints = Hints(text, query=hints.query, exclude=tuple(keys))
-        record = {"type": "object", "properties": {k: _guess(k) for k in keys}, "required": keys}
+        names = tuple(key.name for key in keys)
+        hints = Hints(base, query=subject, exclude=names, subject=subject, vary=True)
+        record = record_schema(keys)
         if hints.items:
             return {list_key(text): [instance(record, hints, item=item) for item in hints.items[:20]]}
+        if count is not None:
+            return {_noun_key(count, text): _records(record, hints, count.count)}
         return instance(record, hints)
+    hints = Hints(text, query=user, subject=subject, vary=True)
     if hints.items:
         record = {"type": "object", "properties": {"name": {"type": "string"}, "note": {"type": "string"}}}
         return {list_key(text): [instance(record, hints, item=item) for item in hints.items[:20]]}
+    if count is not None:
+        record = {"type": "object", "properties": {"name": {"type": "string"}, "note": {"type": "string"}}}
+        return {_noun_key(count, text): _records(record, hints, count.count)}
     return None
+
+
+def _from_schema(schema: dict[str, Any], hints: Hints, text: str, count: Counted | None) -> Any:
+    """Valid data of exactly the schema's shape (an array goes under the key the instruction names)."""
+    if schema.get("type") == "array":
+        items = schema.get("items", {})
+        wanted = count.count if count is not None else (len(hints.items[:20]) or DEFAULT_RECORDS)
+        low, high = schema.get("minItems"), schema.get("maxItems")
+        if isinstance(low, int):
+            wanted = max(wanted, low)
+        if isinstance(high, int):
+            wanted = min(wanted, high)
+        labels = hints.items[:wanted]
+        values = [
+            instance(items, hints, root=schema, item=labels[i] if i < len(labels) else None, index=i)
+            for i in range(wanted)
+        ]
+        return {list_key(text): values}
+    several = _RECORDS_KEY.search(text)
+    if several is not None and count is not None and count.count > 1:
+        return {several.group(1): [instance(schema, hints, index=i) for i in range(count.count)]}
+    return instance(schema, hints)
+
+
+def _records(record: dict[str, Any], hints: Hints, count: int) -> list[Any]:
+    return [instance(record, hints, index=i) for i in range(count)]
+
+
+def _noun_key(count: Counted, text: str) -> str:
+    """Where counted records go: an explicit "under the key X", else the noun ("3 records" → records)."""
+    named = list_key(text)
+    if named != "items":
+        return named
+    return count.noun if count.noun.isidentifier() else "items"
+
+
+def record_schema(keys: list[KeySpec]) -> dict[str, Any]:
+    """The object schema the prose asks for: each key's listed values as an enum, its type guessed from its name."""
+    properties: dict[str, Any] = {}
+    for key in keys:
+        if key.choices:
+            properties[key.name] = {"type": "string", "enum": list(key.choices)}
+        elif key.type is not None:
+            properties[key.name] = (
+                {"type": key.type, "items": {"type": "string"}} if key.type == "array" else {"type": key.type}
+            )
+        else:
+            properties[key.name] = _guess(key.name)
+    return {"type": "object", "properties": properties, "required": list(properties)}
 
 
 def embedded_json(text: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str]:
@@ -135,33 +229,12 @@ def schema_of(example: object) -> dict[str, Any]:
     return {"type": "string"}
 
 
-def requested_keys(text: str) -> list[str]:
-    """Key names the prompt asks for, e.g. "with keys name, dtype, note"."""
-    match = _KEYS_BEFORE.search(text)
-    if match:
-        return _unique(re.findall(r"[`\"'](\w+)[`\"']", match.group(1)))
-    match = _KEY_LIST.search(text) or _COLUMN_LIST.search(text)
-    if not match:
-        return []
-    keys: list[str] = []
-    for part in re.split(r",|/|\band\b|\bor\b", _FILLER.sub("", match.group(1))):
-        found = re.match(r"\s*[`\"']?([A-Za-z_]\w{0,40})", part)
-        if not found:
-            break
-        keys.append(found.group(1))
-    return _unique(keys)[:20]
-
-
-def _unique(keys: list[str]) -> list[str]:
-    return list(dict.fromkeys(keys))
-
-
 def list_key(text: str) -> str:
     """Where a list of records goes: "list of cities" -> "cities", else "items"."""
     match = (
         re.search(r"(?i)\bunder (?:the )?key [`\"']?(\w+)", text)
         or re.search(r"(?i)\blist [`\"'](\w+)[`\"']", text)
-        or re.search(r"(?i)\blist of (\w+)", text)
+        or re.search(r"(?i)\blist of (?:\d+\s+|[a-z]+\s+(?=\w+s\b))?([A-Za-z_]\w*)", text)
     )
     return match.group(1).lower() if match else "items"
 

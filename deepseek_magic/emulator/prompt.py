@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from deepseek_magic.emulator.images import seen_images
+
 _STOPWORDS = frozenset(
     re.findall(
         r"\w+",
@@ -45,6 +47,8 @@ class Conversation:
     message_count: int
     tool_results: tuple[ToolResult, ...] = ()
     prefix: str | None = None
+    #: What each image of the last user message is (format, pixels, bytes), in order.
+    images: tuple[str, ...] = ()
 
 
 def text_of(content: object) -> str:
@@ -60,7 +64,8 @@ def text_of(content: object) -> str:
 def read_conversation(messages: list[dict[str, Any]], *, prefix: bool) -> Conversation:
     """Summarise ``messages``; with ``prefix`` the last message is the assistant prefix."""
     history = messages[:-1] if prefix else messages
-    users = [text_of(m.get("content")) for m in history if m.get("role") == "user"]
+    user_messages = [m for m in history if m.get("role") == "user"]
+    users = [text_of(m.get("content")) for m in user_messages]
     system = "\n".join(text_of(m.get("content")) for m in history if m.get("role") == "system")
     return Conversation(
         system=system,
@@ -70,6 +75,7 @@ def read_conversation(messages: list[dict[str, Any]], *, prefix: bool) -> Conver
         message_count=len(messages),
         tool_results=_trailing_tool_results(history),
         prefix=text_of(messages[-1].get("content")) if prefix else None,
+        images=tuple(image.description for image in seen_images(user_messages[-1])) if user_messages else (),
     )
 
 

@@ -16,6 +16,7 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
+from deepseek_magic.emulator.code_replies import code_reply
 from deepseek_magic.emulator.jsonmode import json_content
 from deepseek_magic.emulator.prompt import (
     Conversation,
@@ -66,6 +67,8 @@ def compose(request: ChatRequest, rng: random.Random) -> Reply:
         content = _continuation(conversation)
     elif request.json_mode:
         content = json_content(conversation, model=request.model, thinking=request.thinking)
+    elif (code := code_reply(conversation.last_user, request.model, _mode(request))) is not None:
+        content = code  # "fix this error" / "give the code as a ```python block": a block the notebook can offer
     else:
         content = _answer(request, conversation, rng)
     reasoning = _reasoning(request, conversation, calls, rng) if request.thinking else ""
@@ -157,6 +160,8 @@ def _answer(request: ChatRequest, conversation: Conversation, rng: random.Random
     terms = key_terms(user)
     if terms:
         lines.append("- **Key terms:** " + ", ".join(f"`{term}`" for term in terms))
+    for number, image in enumerate(conversation.images, 1):
+        lines.append(f"- **Image {number}:** {image} (received intact; a real model would look at it)")
     system = f"; system prompt: “{one_line(conversation.system, 60)}”" if conversation.system.strip() else ""
     count = conversation.message_count
     lines.append(f"- **Conversation:** turn {conversation.user_turns}, {_plural(count, 'message')}{system}")
@@ -222,6 +227,9 @@ def _reasoning(
     else:
         verb = rng.choice(("asks", "writes", "says"))
         opening = f'The user {verb}: "{one_line(user, 60)}".'
+    if conversation.images:
+        count = len(conversation.images)
+        opening += f" There {'is one image' if count == 1 else f'are {count} images'} with the message."
     steps = _steps(request, conversation, rng)
     count = _STEPS_BY_EFFORT.get(request.effort, 4)
     sentences = [opening, *steps[:count]]

@@ -17,6 +17,7 @@ from typing import Any
 
 from deepseek_magic.core import limits
 from deepseek_magic.emulator.errors import bad_request, describe_json, deserialize_error
+from deepseek_magic.emulator.images import check_images
 from deepseek_magic.emulator.messages import check_messages, check_prefix, check_turns
 from deepseek_magic.emulator.prompt import text_of
 
@@ -114,6 +115,7 @@ def parse_chat_request(body: object, *, beta: bool) -> ChatRequest:
             )
         if not stream:
             raise bad_request("stream_options should be set along with stream = true")
+    check_images(messages, echo)
     prefix = check_prefix(messages, beta=beta)
     check_turns(messages, thinking=thinking, tools=tools, prefix=prefix)
     options = body.get("stream_options") or {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from deepseek_magic.emulator.labels import choose, sentiment, stable_hash
 from deepseek_magic.emulator.prompt import (
     bullet_items,
     key_terms,
@@ -38,32 +39,65 @@ _FORMATS = {
     "hostname": "example.com",
 }
 _PLACE = ("location", "city", "place", "country", "region", "destination", "origin", "address", "where")
-_QUERY = ("query", "q", "text", "prompt", "question", "message", "input", "search", "topic", "content", "queries")
+_QUERY = ("query", "q", "text", "prompt", "question", "message", "input", "search", "content", "queries")
+_TOPIC = ("topic", "subject", "theme", "category", "aspect")
 _NOTE = ("description", "summary", "note", "notes", "comment", "reason", "explanation", "details")
 _NAME = ("name", "title", "label", "player", "user", "username", "item", "product")
 _DTYPES = ("string", "int64", "float64", "bool", "datetime64[ns]", "category")
 _NUMBER_DEFAULTS = {"age": 30, "year": 2024, "price": 9.99, "temperature": 21, "temp": 21, "score": 4, "rating": 4}
+#: Plausible ranges for numbers the prompt gives no value for (JSON mode varies them by input and row).
+_NUMBER_RANGES = {
+    "age": (18, 80),
+    "year": (1950, 2024),
+    "price": (1, 200),
+    "temperature": (-5, 35),
+    "temp": (-5, 35),
+    "score": (1, 5),
+    "rating": (1, 5),
+    "stars": (1, 5),
+    "population": (10_000, 5_000_000),
+}
+_RATINGS = ("score", "rating", "stars")
+_SAMPLE_NAMES = ("Ada", "Grace", "Alan", "Katherine", "Linus", "Margaret", "Edsger", "Barbara", "Dennis", "Frances")
+_SAMPLE_PLACES = ("Lyon", "Porto", "Kyoto", "Oslo", "Lima", "Accra", "Hanoi", "Quito", "Tunis", "Perth")
 _MAX_DEPTH = 8
 
 
 class Hints:
     """Values found in the prompt, offered to the schema filler."""
 
-    def __init__(self, text: str, *, query: str = "", exclude: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        text: str,
+        *,
+        query: str = "",
+        exclude: tuple[str, ...] = (),
+        subject: str | None = None,
+        vary: bool = False,
+    ) -> None:
         self.text = text[:20_000]
+        #: What values are judged by (the input, without the instruction's own words); defaults to the text.
+        self.subject = (subject if subject is not None else text)[:20_000]
+        #: JSON mode: values the prompt does not give differ by input and by row (deterministically).
+        self.vary = vary
+        self.subject_terms = key_terms(self.subject, 8) if subject is not None else []
         self.query = one_line(query or text, 120)
         self.columns = table_columns(self.text)
         self.items = list(self.columns) or bullet_items(self.text)
-        self.quoted = [q for q in quoted_strings(self.text) if q not in exclude]
+        # Strings worth reusing come from the input itself, not from an instruction around it.
+        source = self.subject if subject is not None else self.text
+        self.quoted = [q for q in quoted_strings(source) if q not in exclude]
         self.numbers = numbers(self.text)
-        self.place = place(self.text, exclude)
-        self.phrases = proper_phrases(self.text, exclude)
+        self.place = place(source, exclude)
+        self.phrases = proper_phrases(source, exclude)
         self.terms = key_terms(self.text, 8) or ["example"]
 
 
-def instance(schema: object, hints: Hints, *, name: str = "", root: object = None, item: str | None = None) -> Any:
-    """A value valid for ``schema``; ``name`` is the property it fills, ``item`` a record's label."""
-    return _value(schema, hints, name, root if root is not None else schema, item, 0, 0)
+def instance(
+    schema: object, hints: Hints, *, name: str = "", root: object = None, item: str | None = None, index: int = 0
+) -> Any:
+    """A value valid for ``schema``; ``name`` is the property it fills, ``item`` a record's label, ``index`` its row."""
+    return _value(schema, hints, name, root if root is not None else schema, item, index, 0)
 
 
 def _value(schema: object, hints: Hints, name: str, root: object, item: str | None, index: int, depth: int) -> Any:
@@ -77,7 +111,7 @@ def _value(schema: object, hints: Hints, name: str, root: object, item: str | No
     if "const" in schema:
         return schema["const"]
     if isinstance(schema.get("enum"), list) and schema["enum"]:
-        return _enum(schema["enum"], hints, name)
+        return _enum(schema["enum"], hints, name, index)
     for key in ("anyOf", "oneOf", "allOf"):
         branches = schema.get(key)
         if isinstance(branches, list) and branches:
@@ -92,6 +126,8 @@ def _value(schema: object, hints: Hints, name: str, root: object, item: str | No
         return _number(schema, hints, name, kind == "integer", index)
     if kind == "boolean":
         found = labelled_value(hints.text, name)
+        if found is None and hints.vary:
+            return stable_hash(hints.subject, name, index) % 2 == 0
         return not (found and found.lower() in ("false", "no", "off", "0"))
     if kind == "null":
         return None
@@ -125,9 +161,14 @@ def _type_of(schema: dict[str, Any]) -> str:
     return "string"
 
 
-def _enum(options: list[Any], hints: Hints, name: str) -> Any:
-    """The enum value the prompt mentions (labelled first), else the first one."""
+def _enum(options: list[Any], hints: Hints, name: str, index: int = 0) -> Any:
+    """The enum value the prompt labels or mentions, else one that follows the input (see :mod:`.labels`).
+
+    Without variation (tool arguments) an unmentioned enum takes its first value, as before.
+    """
     labelled = labelled_value(hints.text, name)
+    if hints.vary:
+        return choose(options, hints.subject, key=f"{name}#{index}", labelled=labelled)
     lowered = hints.text.lower()
     for option in options:
         if labelled is not None and str(option).lower() == labelled.lower():
@@ -202,6 +243,8 @@ def _number(schema: dict[str, Any], hints: Hints, name: str, integer: bool, inde
         found = numbers(labelled)
         value = found[0] if found else None
     lowered = name.lower()
+    if value is None and hints.vary:
+        value = _varied_number(schema, hints, lowered, index)
     if value is None:
         value = next((float(v) for k, v in _NUMBER_DEFAULTS.items() if k in lowered), None)
     if value is None and lowered.endswith("id"):
@@ -213,6 +256,36 @@ def _number(schema: dict[str, Any], hints: Hints, name: str, integer: bool, inde
     if isinstance(multiple, (int, float)) and not isinstance(multiple, bool) and multiple > 0:
         value = round(value / multiple) * multiple
     return round(value) if integer else value
+
+
+def _varied_number(schema: dict[str, Any], hints: Hints, name: str, index: int) -> float:
+    """A number in the key's plausible range (or the schema's bounds) that follows the input.
+
+    A rating follows the input's sentiment (a glowing review scores high);
+    anything else is hashed from the input, the key and the row.
+    """
+    low: float
+    high: float
+    low, high = next((bounds for key, bounds in _NUMBER_RANGES.items() if key in name), (1, 100))
+    minimum, maximum = schema.get("minimum"), schema.get("maximum")
+    floor = minimum if isinstance(minimum, (int, float)) and not isinstance(minimum, bool) else None
+    ceiling = maximum if isinstance(maximum, (int, float)) and not isinstance(maximum, bool) else None
+    if floor is not None and ceiling is not None and (floor > high or ceiling < low):
+        low, high = floor, ceiling  # the plausible range lies outside the schema's: use the schema's
+    else:
+        low = max(low, floor) if floor is not None else low
+        high = min(high, ceiling) if ceiling is not None else high
+    if floor is not None and low < floor:
+        low = floor
+    if high < low:
+        high = low
+    span = int(high - low)
+    if any(word in name for word in _RATINGS):
+        positive, negative = sentiment(hints.subject)
+        if positive or negative:
+            share = positive / (positive + negative)
+            return float(round(low + share * span))
+    return float(low + stable_hash(hints.subject, name, index) % (span + 1))
 
 
 def _clamp(value: float, schema: dict[str, Any]) -> float:
@@ -253,9 +326,15 @@ def _string_value(schema: dict[str, Any], hints: Hints, name: str, item: str | N
         return labelled
     lowered = name.lower()
     if any(word == lowered or lowered.endswith("_" + word) for word in _PLACE):
-        return hints.place or (hints.phrases[0] if hints.phrases else hints.terms[0])
+        if hints.place or hints.phrases or not hints.vary:
+            return hints.place or (hints.phrases[0] if hints.phrases else hints.terms[0])
+        return _varied_string(hints, lowered, index)
     if lowered in _QUERY:
         return hints.query
+    if hints.vary and lowered in _TOPIC:
+        topic = [term for term in hints.subject_terms if sum(sentiment(term)) == 0]
+        if topic:
+            return topic[min(index, len(topic) - 1)].lower()
     if lowered in _NOTE:
         subject = item or hints.terms[min(index, len(hints.terms) - 1)]
         return f"[emulated] note about {subject}"
@@ -269,4 +348,18 @@ def _string_value(schema: dict[str, Any], hints: Hints, name: str, item: str | N
         return hints.quoted[index % len(hints.quoted)]
     if hints.place:
         return hints.place
+    if hints.vary:
+        return _varied_string(hints, lowered, index)
     return hints.terms[index % len(hints.terms)]
+
+
+def _varied_string(hints: Hints, name: str, index: int) -> str:
+    """JSON mode, nothing in the prompt for this key: a sample name or place, a word of the input, or ``key N``."""
+    pick = stable_hash(hints.subject, name, index)
+    if name in _NAME:
+        return _SAMPLE_NAMES[(pick + index) % len(_SAMPLE_NAMES)]
+    if any(word == name or name.endswith("_" + word) for word in _PLACE):
+        return _SAMPLE_PLACES[(pick + index) % len(_SAMPLE_PLACES)]
+    if hints.subject_terms:
+        return hints.subject_terms[(pick + index) % len(hints.subject_terms)]
+    return f"{name} {index + 1}"

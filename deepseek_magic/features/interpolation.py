@@ -35,11 +35,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from deepseek_magic.core.errors import DeepSeekError
+from deepseek_magic.features.images import ImageError, as_image, is_image
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["STR_CAP", "InterpolationError", "interpolate", "render_value"]
+__all__ = ["STR_CAP", "InterpolationError", "PromptReference", "interpolate", "render_value"]
 
 STR_CAP = 100_000
 """Plain strings are inserted whole up to this many characters: the user put the text there on purpose."""
@@ -62,12 +63,26 @@ class InterpolationError(DeepSeekError, ValueError):
     """A reference to an existing variable could not be resolved; the message is one line naming it."""
 
 
-def interpolate(text: str, namespace: Mapping[str, Any], *, budget: int = 4000) -> str:
+class PromptReference:
+    """A namespace value that writes its own prompt text when referenced bare (``{Err}``).
+
+    Subscripts still go through ``[]`` (``{Err[3]}``); only the bare reference
+    asks :meth:`prompt_text`, which may refuse with an :class:`InterpolationError`.
+    """
+
+    def prompt_text(self, expr: str, budget: int) -> str:
+        raise InterpolationError(f"{{{expr}}}: this name needs a subscript")
+
+
+def interpolate(text: str, namespace: Mapping[str, Any], *, budget: int = 4000, images: list[Any] | None = None) -> str:
     """``text`` with each reference to an existing variable replaced by its rendered value.
 
     Raises only :class:`InterpolationError` (for any input), so the magic can turn
     every failure into a one-line usage error. ``budget`` bounds each inserted
-    value (see :func:`render_value`).
+    value (see :func:`render_value`). With an ``images`` list, a reference to an
+    image (a matplotlib Figure, PIL Image, IPython Image or image bytes: see
+    :mod:`deepseek_magic.features.images`) is appended to it as validated image data and
+    replaced in the text by ``[image N]``, so the prompt can say which is which.
     """
     if not isinstance(text, str):
         raise InterpolationError(f"cell text must be a string, not {type(text).__name__}")
@@ -82,6 +97,14 @@ def interpolate(text: str, namespace: Mapping[str, Any], *, budget: int = 4000) 
         if _is_dunder(root) or not _has_name(namespace, root):
             return match.group(0)
         value = _resolve(expr, root, namespace)
+        if isinstance(value, PromptReference):
+            return value.prompt_text(expr, budget)
+        if images is not None and is_image(value):
+            try:
+                images.append(as_image(value))
+            except ImageError as exc:
+                raise InterpolationError(f"{{{expr}}}: {exc}") from None
+            return f"[image {len(images)}]"
         try:
             return render_value(value, budget=budget)
         except Exception as exc:  # render_value guards itself; this is the last line of defence

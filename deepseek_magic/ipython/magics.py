@@ -21,7 +21,7 @@ import contextlib
 import keyword
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from IPython.core.error import UsageError
@@ -65,9 +65,9 @@ class _ProviderChoices:
 
 PROVIDER_CHOICES: Any = _ProviderChoices()
 #: Traits that mirror a Settings field of the same name (the rest are display and batch choices of the magics).
-SETTINGS_TRAITS = ("model", "provider", "effort", "thinking", "temperature", "max_tokens", "cache")
+SETTINGS_TRAITS = ("model", "provider", "effort", "thinking", "temperature", "max_tokens", "cache", "context")
 #: Settings fields that have no "unset": ``None`` in their trait means "leave the setting as it is".
-_REQUIRED = ("model", "provider", "cache")
+_REQUIRED = ("model", "provider", "cache", "context")
 #: Options that may be given more than once.
 REPEATABLE = {"stop"}
 #: Names IPython keeps for itself: ``--out`` must not overwrite them (``_ih`` or ``Out`` turned into a string
@@ -105,6 +105,10 @@ class DeepSeekMagics(Magics):
     cache = Bool(None, allow_none=True, help="Answer identical cell re-runs and batch rows from the reply cache.").tag(
         config=True
     )
+    context = Int(None, allow_none=True, help="Earlier cells sent before each prompt (like --context N).").tag(
+        config=True
+    )
+    context_tokens = Int(6000, help="Tokens the context block of --context may take.").tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         self._settings: Settings | None = None
@@ -116,6 +120,10 @@ class DeepSeekMagics(Magics):
         self.last_reply: Reply | None = None
         self.last_form: Any = None
         self.last_chat: Any = None
+        from deepseek_magic.ipython.recorder import ExecutionRecorder  # light: no network, no pydantic
+
+        #: The executions of this shell (sources, errors) for ``fix``, ``{Err[n]}`` and ``--context``.
+        self.recorder = ExecutionRecorder(shell)
 
     # ------------------------------------------------------- traits ⇄ Settings
 
@@ -157,6 +165,7 @@ class DeepSeekMagics(Magics):
 
     def post_run_cell(self, result: Any) -> None:
         self._cell_id = None
+        self.recorder.record(result)
 
     def close(self) -> None:
         if self._settings is not None:
@@ -223,7 +232,7 @@ class DeepSeekMagics(Magics):
 
     # -------------------------------------------------------------- %%deepseek
 
-    @magic_arguments()
+    @magic_arguments(name="%deepseek")  # IPython writes one "%" before it: the usage line reads %%deepseek
     @argument("-m", "--model", help="Model id, e.g. deepseek-v4-flash or deepseek-v4-pro.")
     @argument("--provider", choices=PROVIDER_CHOICES, help="Where to send the request.")
     @argument("--think", dest="thinking", action="store_const", const=True, help="Thinking mode on.")
@@ -255,6 +264,8 @@ class DeepSeekMagics(Magics):
         "--strict", action="store_true", help="Strict function tools (DeepSeek beta): arguments follow the schema."
     )
     @argument("--async-delivery", action="store_true", help="Runware: submit the task and poll for the result.")
+    @argument("--code", action="store_true", help="Put the reply's Python code block into a new cell below (not run).")
+    @argument("--context", type=int, metavar="N", help="Send the last N cells run (source, output, error) first.")
     @argument(
         "--concurrency",
         type=int,
@@ -265,15 +276,33 @@ class DeepSeekMagics(Magics):
     @no_var_expand
     @cell_magic
     def deepseek(self, line: str, cell: str) -> None:
-        """Ask DeepSeek: the cell body is the user message; ``{name}`` inserts a variable."""
+        """Ask DeepSeek: the cell body is the user message; ``{name}`` inserts a variable,
+        ``{In[n]}``/``{Out[n]}``/``{Err[n]}`` a cell's source, output or error."""
         args = self._parse(line)
         if args.over:
             self._run_batch(args, cell)
             return
-        text = self._prompt(cell, raw=args.raw)
+        text, images = self._prompt(cell, raw=args.raw)
+        self.ask(args, text, images=images)
+
+    def ask(self, args: Any, text: str, *, exclude: frozenset[int] = frozenset(), images: Sequence[Any] = ()) -> None:
+        """One request from parsed cell options and a prompt: a ``%%deepseek`` cell, or ``%deepseek fix``.
+
+        Context cells go before ``text`` and the ask for a code block after it
+        (``--context``, ``--code``); with ``--code`` the reply's code is offered
+        as a new cell below once the reply is complete, and never run. ``images`` go
+        beside the text as image blocks (``{fig}`` in a cell).
+        """
+        from deepseek_magic.ipython.notebook_cells import offer_code, prepare_prompt
+
+        if args.code and (args.json or args.schema):
+            raise UsageError("--code asks for Python code; it cannot be combined with --json or --schema")
+        text = prepare_prompt(self, args, text, exclude=exclude)
         session = self.get_session(args.session)
         key = self.cell_key()
         options = self._options(args)
+        if images:
+            options["images"] = images
         if args.new:
             session = self._fresh(session, keep=not args.dry_run)
         try:
@@ -283,9 +312,11 @@ class DeepSeekMagics(Magics):
             exchange = session.exchange(text, key=key, **options)  # validates before anything is sent
         except ValueError as exc:  # ConfigError, schema lookup problems
             raise UsageError(str(exc)) from None
-        view = self._view(args.view, exchange.settings, session.name)
+        view = self._view(args.view, exchange.settings, session.name, exchange.images)
         cache = self.reply_cache(args.no_cache)
         self._run(session, text, key, options, view, out=args.out, json_mode=exchange.settings.json_mode, cache=cache)
+        if args.code:
+            offer_code(self.shell, self.last_reply)
 
     def _run(
         self,
@@ -310,6 +341,7 @@ class DeepSeekMagics(Magics):
                 on_event=view.on_event,
                 on_retry=view.on_retry,
                 on_tool=getattr(view, "on_tool_result", None),
+                on_idle=getattr(view, "tick", None),  # the trailing flush: shown while the stream is silent
                 cache=cache,
                 **options,
             )
@@ -319,6 +351,9 @@ class DeepSeekMagics(Magics):
             partial = turn.reply if turn is not None and turn.status == "interrupted" else Reply(interrupted=True)
             view.finish(partial, "interrupted")
             self.last_reply = partial
+            one_line = getattr(view, "interrupt_error", None)  # terminal views: one line, not httpx's frames
+            if one_line is not None:
+                raise one_line(partial) from None
             raise
         except StreamInterrupted as exc:
             partial = exc.partial if exc.partial is not None else Reply(partial=True, error=str(exc))
@@ -357,8 +392,8 @@ class DeepSeekMagics(Magics):
             raise UsageError("the cell is empty: write the per-row template below %%deepseek --over")
         if args.over not in self.user_ns:
             raise UsageError(f"--over: there is no {args.over!r} in the namespace")
-        if args.dry_run or args.tools or args.prefix is not None:
-            raise UsageError("--over cannot be combined with --dry-run, --tools or --prefix")
+        if args.dry_run or args.tools or args.prefix is not None or args.code or args.context:
+            raise UsageError("--over cannot be combined with --dry-run, --tools, --prefix, --code or --context")
         options = self._options(args)
         session = self.get_session(args.session)
         rows = self.user_ns[args.over]
@@ -423,15 +458,17 @@ class DeepSeekMagics(Magics):
         return Session(session.name, settings=session.settings, client=session.client)
 
     def _parse(self, line: str) -> Any:
-        if KEY_PATTERN.search(line):
-            raise UsageError(
-                "API keys are not accepted as options (they would be saved with the notebook); "
-                "use %deepseek settings or the DEEPSEEK_API_KEY environment variable"
-            )
+        refuse_keys(line)
         from deepseek_magic.ipython.line_words import parser_tokens  # downward, lazy like this module's other imports
 
+        return self.parse_words(parser_tokens(line))
+
+    def parse_words(self, tokens: list[str]) -> Any:
+        """The cell options in ``tokens`` (already split), checked like a cell's own line."""
+        from deepseek_magic.ipython.line_words import unknown_option_hint
+
+        refuse_keys(" ".join(tokens))
         parser = self.deepseek.parser
-        tokens = parser_tokens(line)
         seen: set[str] = set()
         actions = parser._option_string_actions
         for token in tokens:
@@ -444,22 +481,26 @@ class DeepSeekMagics(Magics):
         try:
             args = parser.parse_args(tokens)
         except UsageError as exc:
-            raise UsageError(_one_line(str(exc))) from None
+            raise UsageError(unknown_option_hint(_one_line(str(exc)), actions)) from None
         if args.out is not None:
             check_out_name(args.out)
         return args
 
-    def _prompt(self, cell: str, *, raw: bool) -> str:
+    def _prompt(self, cell: str, *, raw: bool) -> tuple[str, list[Any]]:
+        """The prompt text, and the images its ``{name}`` references put beside it (``[image N]`` in the text)."""
         if not cell.strip():
             raise UsageError("the cell is empty: write the prompt on the lines below %%deepseek")
         if raw:
-            return cell.strip("\n")
+            return cell.strip("\n"), []
         from deepseek_magic.features.interpolation import InterpolationError, interpolate
 
+        namespace = self.recorder.prompt_namespace(self.user_ns, self.interpolation_budget)  # {In[n]}, {Err}, …
+        found: list[Any] = []
         try:
-            return interpolate(cell, self.user_ns, budget=self.interpolation_budget).strip("\n")
+            text = interpolate(cell, namespace, budget=self.interpolation_budget, images=found).strip("\n")
         except InterpolationError as exc:
             raise UsageError(str(exc)) from None
+        return text, found
 
     def _options(self, args: Any) -> dict[str, Any]:
         """Session.ask options: the cell's own (the shared Settings, traits included, supply the rest)."""
@@ -518,24 +559,39 @@ class DeepSeekMagics(Magics):
             raise UsageError("--tools needs at least one function name")
         return found
 
-    def _view(self, preference: str | None, settings: Settings, session_name: str) -> ReplyView:
+    def _view(
+        self, preference: str | None, settings: Settings, session_name: str, images: list[Any] | None = None
+    ) -> ReplyView:
         from deepseek_magic.providers import get_provider
+        from deepseek_magic.providers.base import find_model
         from deepseek_magic.ui.choose import choose_view
         from deepseek_magic.ui.static import ReplyHeader
 
+        provider = get_provider(settings.provider)
+        info = find_model(provider.models, settings.model)
+        thumbnails: tuple[Any, ...] = ()
+        if images:
+            from deepseek_magic.features.images import thumbnail
+
+            thumbnails = tuple(thumbnail(image) for image in images)
         header = ReplyHeader(
-            provider=get_provider(settings.provider).display_name,
+            provider=provider.display_name,
             model=settings.model,
             thinking=settings.thinking,
             effort=settings.effort,
             session=session_name,
+            context_window=info.context_window if info is not None else None,
+            thumbnails=thumbnails,
         )
         return choose_view(preference or self.view, self.shell, header)
 
     def _show_dry_run(self, session: Session, text: str, key: str, options: dict[str, Any]) -> None:
         from deepseek_magic.ipython.commands import show_dry_run
 
-        show_dry_run(session, session.dry_run(text, key=key, **options))
+        exchange = session.exchange(text, key=key, **options)
+        request = exchange.first_request
+        assert request is not None
+        show_dry_run(session, session.client.prepare(request), request)
 
     # --------------------------------------------------------------- %deepseek
 
@@ -543,10 +599,19 @@ class DeepSeekMagics(Magics):
     @named_line_magic("deepseek")
     def deepseek_line(self, line: str) -> Any:
         """``%deepseek help`` lists the subcommands: settings, chat, history, reset, sessions,
-        usage, models, balance, config, save, load."""
+        usage, models, balance, config, save, load, export, fix."""
         from deepseek_magic.ipython.commands import run_subcommand
 
         return run_subcommand(self, line)
+
+
+def refuse_keys(line: str) -> None:
+    """Options never carry an API key: they are saved with the notebook."""
+    if KEY_PATTERN.search(line):
+        raise UsageError(
+            "API keys are not accepted as options (they would be saved with the notebook); "
+            "use %deepseek settings or the DEEPSEEK_API_KEY environment variable"
+        )
 
 
 def check_out_name(name: str) -> None:

@@ -81,6 +81,11 @@ class ModelInfo:
     aliases: tuple[str, ...] = ()
 
 
+def find_model(models: tuple[ModelInfo, ...], name: str) -> ModelInfo | None:
+    """The entry of ``models`` called ``name`` or having it as an alias; ``None`` when none does."""
+    return next((model for model in models if name == model.name or name in model.aliases), None)
+
+
 def as_models(models: Any) -> tuple[ModelInfo, ...]:
     """Model names or :class:`ModelInfo` objects, as a tuple of ModelInfo."""
     return tuple(model if isinstance(model, ModelInfo) else ModelInfo(str(model)) for model in models)

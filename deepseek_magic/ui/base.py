@@ -41,3 +41,14 @@ class ToolTraceView(ReplyView, Protocol):
 
     def on_tool_result(self, result: ToolResult) -> None:
         """A tool ran; show its call, its (folded) result and how long it took."""
+
+
+class CoalescingView(ReplyView, Protocol):
+    """A view that holds updates back (a throttle) and so needs a trailing flush (optional).
+
+    The magics pass ``tick`` to :meth:`Session.ask` as ``on_idle``: the sync
+    client calls it every few hundredths of a second while the stream is silent.
+    """
+
+    def tick(self) -> None:
+        """Show what is pending once an update is due."""

@@ -10,6 +10,9 @@ Why throttled: the batch looks in every 0.1 s, and a widget update is a comm
 message with the full state; at most ~5 redraws a second is plenty for a bar,
 and the last state is always drawn on ``close``.
 
+When the batch ends the widget's output is replaced by one static line (the
+final figures), so a saved notebook shows it anywhere, without widget state.
+
 The ETA counts only rows that had to be sent: rows answered from the cache or
 kept from an interrupted run finish at once and would make it far too hopeful.
 """
@@ -23,6 +26,8 @@ from typing import Any, TextIO
 
 from deepseek_magic.batch import BatchPreview
 from deepseek_magic.ui.choose import in_kernel
+from deepseek_magic.ui.render import markdown_text
+from deepseek_magic.ui.saved import live_bundle
 from deepseek_magic.ui.throttle import Throttle
 
 #: Seconds between redraws (about 5 a second).
@@ -153,17 +158,17 @@ class WidgetBatchProgress:
         self._throttle = Throttle(interval)
         self._shown = False
         self._closed = False
+        self._handle: Any = None
 
     def _show(self) -> None:
         if self._shown:
             return
         self._shown = True
-        if self._display is not None:
-            self._display(self.box)
-        else:
-            from IPython.display import display
-
-            display(self.box)
+        show = self._display
+        if show is None:
+            from IPython.display import display as show
+        data, metadata = live_bundle(self.box, repr(self))
+        self._handle = show(data, metadata=metadata, raw=True, display_id=True)
 
     def start(self, preview: BatchPreview) -> None:
         self.figures.start(preview)
@@ -197,10 +202,20 @@ class WidgetBatchProgress:
             self.label.value += " · stopped"
         else:
             self.bar.bar_style = "warning" if figures.errors else "success"
+        if self._handle is not None and hasattr(self._handle, "update"):
+            line = repr(self) + (" · stopped" if figures.done < figures.total else "")
+            static = {
+                "text/plain": line,
+                "text/html": f"<p>{html.escape(line)}</p>",
+                "text/markdown": markdown_text(line),
+            }
+            self._handle.update(static, raw=True)
+            for widget in (self.bar, self.label, self.box):
+                widget.close()  # the static line replaced it: nothing left to sync
 
     def __repr__(self) -> str:
-        """What frontends without widgets show instead of the bar."""
-        return "batch " + " · ".join(self.figures.parts())
+        """What frontends without widgets show instead of the bar (and the static line it leaves)."""
+        return "batch " + " · ".join(self.figures.parts(finished=self._closed))
 
 
 def make_progress(

@@ -14,9 +14,17 @@ clicks would queue up behind it anyway, and with comms over subshells
 (JupyterLab 4.4 + ipykernel 7) they could even arrive on another thread, which
 the non-blocking lock turns away.
 
-Everything shown goes into ``output`` (an ``ipywidgets.Output``): display
-calls made inside ``with output:`` are routed to it by the frontend. Errors
-are one line there, never a traceback.
+Two outputs make the chat (:mod:`.saved` says why): the *transcript*, a
+static output holding every finished exchange (sanitized ``text/html`` with
+Markdown and plain-text twins), and the *live box* below it: the exchange now
+streaming (an ``ipywidgets.Output``; display calls made inside ``with
+output:`` are routed to it by the frontend) and the input row. When an
+exchange ends it leaves the live box and is appended to the transcript with
+``update_display_data``, which JupyterLab routes by display id to the chat's
+cell even though the click arrived long after the cell ran. So a saved
+notebook holds the whole conversation outside any widget state, and reads
+well on GitHub, in nbconvert and after reopening. Errors are one line,
+never a traceback.
 """
 
 from __future__ import annotations
@@ -24,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
@@ -34,22 +41,13 @@ from deepseek_magic.core.errors import DeepSeekError, ReplyError, StreamInterrup
 from deepseek_magic.core.events import Accumulator, Event, Reply
 from deepseek_magic.ui import static
 from deepseek_magic.ui.base import DisplayFunction, ReplyView, display_or_default
+from deepseek_magic.ui.chat_transcript import ChatEntry, transcript_bundle, user_bundle
 from deepseek_magic.ui.progress import ReplyProgress
-from deepseek_magic.ui.render import markdown_text
+from deepseek_magic.ui.saved import live_bundle
 from deepseek_magic.ui.throttle import Throttle
 
 if TYPE_CHECKING:
     from deepseek_magic.conversation.session import Session
-
-
-@dataclass
-class ChatEntry:
-    """One message sent from the chat and what came of it."""
-
-    key: str
-    text: str
-    reply: Reply | None = None
-    error: str | None = None
 
 
 class OutputReplyView:
@@ -111,10 +109,11 @@ class OutputReplyView:
 
 
 class ChatWidget:
-    """Chat with a :class:`Session` from a widget; ``chat.widget`` is what to display.
+    """Chat with a :class:`Session`: displaying it (or :meth:`show`) shows the transcript and the live box.
 
-    ``view_factory`` makes the view for each reply (called inside the
-    transcript's ``with output:``); by default an :class:`OutputReplyView`
+    ``chat.widget`` is the live box alone (the exchange streaming now, and the
+    input row). ``view_factory`` makes the view for each reply (called inside
+    the live box's ``with output:``); by default an :class:`OutputReplyView`
     headed with the session's provider and model.
     """
 
@@ -144,17 +143,42 @@ class ChatWidget:
             self.input.on_msg(self._on_input_msg)
         self.send_button = widgets.Button(description="Send", icon="paper-plane", button_style="primary")
         self.send_button.on_click(lambda _: self._send_from_ui())
+        #: The exchange streaming now; emptied when it ends (it moves to the transcript).
         self.output = widgets.Output(layout=widgets.Layout(max_height="36em", overflow="auto"))
         self.widget = widgets.VBox(
             [self.output, widgets.HBox([self.input, self.send_button], layout=widgets.Layout(width="100%"))]
         )
+        self._transcript: Any = None  # the transcript's display handle, once shown
 
     def __repr__(self) -> str:
         return f"ChatWidget(session={self.session.name!r}, messages={len(self.entries)})"
 
+    def summary(self) -> str:
+        """The live box in words (its ``text/plain``: what a frontend without widgets shows)."""
+        return f"DeepSeek chat box · session {self.session.name} (the transcript is the output above)"
+
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        """Displaying the chat displays its widget (so ``chat`` alone in a cell works)."""
-        return self.widget._repr_mimebundle_(**kwargs)
+        """The live box with a readable ``text/plain`` (the transcript comes with :meth:`show`)."""
+        return live_bundle(self.widget, self.summary())
+
+    def _ipython_display_(self) -> None:
+        """``display(chat)`` and ``chat`` alone in a cell: the transcript, then the live box."""
+        self.show()
+
+    def show(self) -> None:
+        """Display the transcript (a static output, updated as messages come) and the live box below it."""
+        self._transcript = self._display(self.transcript(), raw=True, display_id=True)
+        data, metadata = live_bundle(self.widget, self.summary())
+        self._display(data, metadata=metadata, raw=True)
+
+    def transcript(self) -> dict[str, str]:
+        """Every finished exchange as a display bundle (sanitized HTML, Markdown, plain text)."""
+        return transcript_bundle(self.entries, session=self.session.name)
+
+    def _publish(self) -> None:
+        """Put the transcript's new state in its output (a display update: no widget state involved)."""
+        if self._transcript is not None and hasattr(self._transcript, "update"):
+            self._transcript.update(self.transcript(), raw=True)
 
     # ----------------------------------------------------------------- sending
 
@@ -183,11 +207,15 @@ class ChatWidget:
             # Output.__exit__ would print a traceback for an escaping exception:
             # everything is caught inside, the interrupt re-raised outside.
             with self.output:
-                self._display(_user_bundle(text), raw=True)
+                self._display(user_bundle(text), raw=True)
                 interrupted = self._exchange(entry)
         finally:
-            self._set_busy(False)
-            self._lock.release()
+            try:
+                self.output.clear_output()  # the exchange moves from the live box to the transcript
+                self._publish()
+            finally:
+                self._set_busy(False)
+                self._lock.release()
         if interrupted:
             raise KeyboardInterrupt
         return entry.reply if entry.error is None else None
@@ -219,34 +247,32 @@ class ChatWidget:
         def on_retry(reason: str) -> None:
             view().on_retry(reason)
 
+        def finish(reply: Reply, status: str) -> None:
+            view().finish(reply, status)
+            entry.reply, entry.status = reply, status
+            entry.progress = getattr(started[0], "progress", None)
+
         try:
             reply = self.controller.send(entry.text, key=entry.key, on_event=on_event, on_retry=on_retry)
         except KeyboardInterrupt:
             turn = self.session.turn(entry.key)
             if turn is not None:
-                view().finish(turn.reply, "interrupted")
-                entry.reply = turn.reply
-            self._error(entry, "⏹ interrupted (the partial reply is kept)")
+                finish(turn.reply, "interrupted")
+            entry.error = "⏹ interrupted (the partial reply is kept)"
             return True
         except (StreamInterrupted, ReplyError) as exc:
             partial = exc.partial if isinstance(exc, StreamInterrupted) else exc.reply
             if partial is not None:
-                view().finish(partial, "partial" if isinstance(exc, StreamInterrupted) else "error")
-                entry.reply = partial
-            self._error(entry, self._describe(exc))
+                finish(partial, "partial" if isinstance(exc, StreamInterrupted) else "error")
+            entry.error = self._describe(exc)
             return False
         except Exception as exc:  # one line for anything else too: a traceback helps nobody here
             if started:
                 view().finish(Reply(partial=True), "error")
-            self._error(entry, self._describe(exc))
+            entry.error = self._describe(exc)
             return False
-        view().finish(reply)
-        entry.reply = reply
+        finish(reply, "complete")
         return False
-
-    def _error(self, entry: ChatEntry, line: str) -> None:
-        entry.error = line
-        self._display({"text/plain": line, "text/markdown": f"**{markdown_text(line)}**"}, raw=True)
 
     def _describe(self, exc: BaseException) -> str:
         detail = " ".join(str(exc).split())
@@ -283,8 +309,3 @@ class ChatWidget:
             session=self.session.name,
         )
         return OutputReplyView(header, display=self._display)
-
-
-def _user_bundle(text: str) -> dict[str, str]:
-    """The user's message: escaped (it is shown, not interpreted), line breaks kept."""
-    return {"text/markdown": f"**You:** {markdown_text(text)}", "text/plain": f"You: {text}"}

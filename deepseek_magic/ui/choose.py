@@ -26,14 +26,27 @@ def widgets_available() -> bool:
     return find_spec("ipywidgets") is not None
 
 
+def _interactive_terminal() -> bool:
+    """stdout is a terminal (Rich's live footer and Markdown need one; a pipe gets plain text)."""
+    import sys
+
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
+
+
 def choose_view(preference: str, shell: Any, header: ReplyHeader) -> ReplyView:
     """A view for ``preference`` (auto, widget or text) in ``shell``.
 
     A terminal always gets incremental text (it cannot show widgets or
-    replace a display); in a kernel, ``text`` is the display-handle Markdown
+    replace a display): rendered by Rich when stdout is a terminal, plain
+    when it is a pipe; in a kernel, ``text`` is the display-handle Markdown
     path and ``auto``/``widget`` the widget view.
     """
     if not in_kernel(shell):
+        if _interactive_terminal():
+            from deepseek_magic.ui.rich_terminal import RichTerminalView
+
+            return RichTerminalView(header)
         from deepseek_magic.ui.terminal_view import TerminalView
 
         return TerminalView(header)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from deepseek_magic.core.events import Accumulator, Event, Reply
+from deepseek_magic.core.events import Accumulator, ContentDelta, Error, Event, ReasoningDelta, Reply, ToolCallDelta
 from deepseek_magic.features.tools import ToolResult
 from deepseek_magic.ui import static
 from deepseek_magic.ui.base import display_or_default
@@ -44,7 +44,14 @@ class DisplayHandleView:
     def on_event(self, event: Event) -> None:
         self._acc.add(event)
         self.progress.add(event)
+        if not _visible(event):
+            return  # an empty first delta (the role chunk) must not use up the first, immediate update
         if self._throttle.due():
+            self._update(self._bundle(self._acc.reply(), live=True))
+
+    def tick(self) -> None:
+        """The stream is silent: show what arrived since the last update once an update is due."""
+        if self._throttle.trailing():
             self._update(self._bundle(self._acc.reply(), live=True))
 
     def on_tool_result(self, result: ToolResult) -> None:
@@ -68,8 +75,16 @@ class DisplayHandleView:
         return static.bundle(reply, self.header, self.progress, live=live, trace=self.trace)
 
     def _update(self, data: dict[str, str]) -> None:
+        self._throttle.pending = False
         self.updates += 1
         if self._handle is None:
             self._handle = self._display(data, raw=True, display_id=True)
         else:
             self._handle.update(data, raw=True)
+
+
+def _visible(event: Event) -> bool:
+    """Whether ``event`` changes what the live output shows (usage and finish only change the footer at the end)."""
+    if isinstance(event, (ReasoningDelta, ContentDelta)):
+        return bool(event.text)
+    return isinstance(event, (ToolCallDelta, Error))

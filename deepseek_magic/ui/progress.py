@@ -87,5 +87,10 @@ class ReplyProgress:
     def reasoning_title(self) -> str:
         """ "Thinking… 412 tokens · 6.2 s" live, "Thought for 9.8 s · 845 tokens" after."""
         if self.thinking:
-            return f"Thinking… {self.reasoning_tokens:,} tokens · {self.reasoning_seconds:.1f} s"
-        return f"Thought for {self.reasoning_seconds:.1f} s · {self.reasoning_tokens:,} tokens"
+            return f"Thinking… {tokens(self.reasoning_tokens)} · {self.reasoning_seconds:.1f} s"
+        return f"Thought for {self.reasoning_seconds:.1f} s · {tokens(self.reasoning_tokens)}"
+
+
+def tokens(count: int) -> str:
+    """ "1 token", "845 tokens", "12,000 tokens"."""
+    return f"{count:,} token" + ("" if count == 1 else "s")

@@ -11,9 +11,9 @@ Images are not rendered: ``![alt](url)`` becomes a plain link, because an
 image the browser fetches on its own is the classic way to exfiltrate data
 from an LLM chat (the URL carries the secret); a link needs a click.
 
-:func:`split_blocks` cuts a growing answer into finished Markdown blocks and a
-tail, so a streaming view renders and sends each finished block once and
-re-sends only the tail: traffic grows with the answer, not with its square.
+:func:`split_blocks` (from :mod:`.blocks`) cuts a growing answer into finished
+Markdown blocks and a tail, so a streaming view renders and sends each finished
+block once: traffic grows with the answer, not with its square.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import nh3
+
+# split_blocks is re-exported: the streaming half of the rendering rule.
+from deepseek_magic.ui.blocks import split_blocks as split_blocks
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -144,123 +147,6 @@ def escape_text(text: str, *, breaks: bool = False) -> str:
     return f'<div style="white-space: pre-wrap">{escaped}</div>'
 
 
-# ------------------------------------------------------------------ streaming
-
-_FENCE_OPEN = re.compile(r"^([ \t]*)(`{3,}|~{3,})(.*)$")
-_ATX_HEADING = re.compile(r"^#{1,6}(?:[ \t]|$)")
-_LIST_MARKER = re.compile(r"^(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$)")
-
-
-def _fence_opening(line: str) -> tuple[str, int, bool] | None:
-    """(fence char, fence length, at column 0) when ``line`` opens a code fence."""
-    match = _FENCE_OPEN.match(line)
-    if match is None:
-        return None
-    indent, fence, info = match.groups()
-    if fence[0] == "`" and "`" in info:  # ```x``` on one line is an inline code span, not a fence
-        return None
-    return fence[0], len(fence), not indent
-
-
-def _closes(line: str, fence: tuple[str, int, bool]) -> bool:
-    stripped = line.strip()
-    char, length, _ = fence
-    return len(stripped) >= length and stripped == char * len(stripped)
-
-
-def split_blocks(text: str) -> tuple[list[str], str]:
-    """The finished Markdown blocks of a growing ``text``, and the unfinished tail.
-
-    A block is finished only once the line that starts the next one has
-    arrived, and the cut is made only where rendering the pieces apart gives
-    the same HTML as rendering them together:
-
-    * a blank line followed by a line that is not indented (an indented line
-      may continue a list item, or be code);
-    * before and after a code fence that starts at column 0;
-    * before and after an ATX heading at column 0;
-    * between the items of a list that starts at column 0 (an LLM's tight
-      lists have no blank lines, and a whole list is often most of an answer).
-
-    Nothing is ever cut inside a code fence, whatever its indentation.
-    Blocks come without their trailing newlines; the tail starts where the
-    last cut was made (``""`` when the text ends on a finished fence).
-    """
-    blocks: list[str] = []
-    start = 0  # offset where the current block begins
-    kind = ""  # "list", "heading" or "" for the current block
-    has_content = False
-    blank_before = False
-    fence: tuple[str, int, bool] | None = None
-    offset = 0
-    length = len(text)
-    while offset < length:
-        end = text.find("\n", offset)
-        if end < 0:
-            # An unfinished line belongs to the tail; its first character already says whether a blank
-            # line before it ended the block (what kind of line it is may still change).
-            if has_content and blank_before and fence is None and not text[offset].isspace():
-                blocks.append(text[start:offset].rstrip("\n"))
-                start = offset
-            break
-        line = text[offset:end]
-        following = end + 1
-        if fence is not None:
-            if _closes(line, fence):
-                at_column_0 = fence[2]
-                fence = None
-                if at_column_0:
-                    blocks.append(text[start:following].rstrip("\n"))
-                    start, kind, has_content, blank_before = following, "", False, False
-            offset = following
-            continue
-        if not line.strip():
-            blank_before = True
-            offset = following
-            continue
-        indented = line[0] in " \t"
-        opening = _fence_opening(line)
-        heading = not indented and _ATX_HEADING.match(line) is not None
-        item = not indented and _LIST_MARKER.match(line) is not None
-        if has_content and (
-            (blank_before and not indented)
-            or (opening is not None and opening[2])
-            or heading
-            or kind == "heading"
-            or (item and kind == "list")
-        ):
-            blocks.append(text[start:offset].rstrip("\n"))
-            start, has_content = offset, False
-        if not has_content:
-            kind = "heading" if heading else "list" if item else ""
-        has_content = True
-        blank_before = False
-        fence = opening
-        offset = following
-    return blocks, text[start:]
-
-
-def open_fence(tail: str) -> tuple[int, str] | None:
-    """When ``tail`` (from :func:`split_blocks`) is a column-0 code fence still open, where its code starts.
-
-    Returns (offset of the first code line, the fence's closing marker), so a
-    view can freeze finished code lines of a long block before the fence
-    closes; ``None`` for anything else.
-    """
-    end = tail.find("\n")
-    if end < 0:
-        return None
-    opening = _fence_opening(tail[:end])
-    if opening is None or not opening[2]:
-        return None
-    return end + 1, opening[0] * opening[1]
-
-
-def code_html(code: str) -> str:
-    """A piece of code as an escaped ``<pre><code>`` block (its text, nothing interpreted)."""
-    return f"<pre><code>{html.escape(code)}</code></pre>"
-
-
 # ------------------------------------------------------- Markdown alternates
 #
 # A ``text/markdown`` output is rendered by the frontend, and JupyterLab renders
@@ -273,6 +159,7 @@ def code_html(code: str) -> str:
 # Nothing here depends on guessing how a particular renderer tokenizes: a
 # renderer that sees the structure differently still finds no tag from the model.
 
+_FENCE_OPEN = re.compile(r"^([ \t]*)(`{3,}|~{3,})(.*)$")
 _PUNCTUATION = frozenset(r"""!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~""")
 _LEADING_SPACE = re.compile(r"^[ \t]+", re.MULTILINE)
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")

@@ -19,6 +19,12 @@ arrives, and the widget is cleared at once. Only a masked form
 Frontend events reach the kernel only while no cell runs (§2.2), so the form
 applies a change when the kernel is idle; "Test connection" runs its two small
 GETs inside the click handler, bounded by the settings' timeouts.
+
+Displayed, the form is two outputs (:mod:`.saved` says why): a one-line
+summary of the settings in force (a static output, updated on every change,
+whoever made it; never the key, only whether one is set) and the live form
+below it, which a saved notebook leaves out. "Done" closes the form and
+keeps the summary.
 """
 
 from __future__ import annotations
@@ -31,10 +37,14 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 from traitlets import Unicode
 
+from deepseek_magic.config.settings import MAX_CONTEXT_CELLS
 from deepseek_magic.conversation.controllers import AccountClient, AccountController, ConnectionReport, describe_balance
 from deepseek_magic.core import limits
 from deepseek_magic.core.errors import ConfigError, mask, redact
 from deepseek_magic.providers import get_provider, provider_names
+from deepseek_magic.ui.base import DisplayFunction, display_or_default
+from deepseek_magic.ui.render import markdown_text
+from deepseek_magic.ui.saved import LIVE_MARK, WIDGET_VIEW, live_bundle
 
 if TYPE_CHECKING:
     from deepseek_magic.config.settings import Settings
@@ -122,8 +132,12 @@ class SettingsForm:
         client: AccountClient,
         *,
         providers: Sequence[str] | None = None,
+        display: DisplayFunction | None = None,
     ) -> None:
         self.settings = settings
+        self._display = display_or_default(display)
+        self._summary_handle: Any = None  # the static summary's display handle, once shown
+        self._live_handle: Any = None
         #: Does the network work (models, balance); the form renders its reports.
         self.account = AccountController(settings, client)
         # The comm package logs every incoming widget message in full at DEBUG, which would write the key the
@@ -179,6 +193,14 @@ class SettingsForm:
         self.json_mode = widgets.Checkbox(description="JSON replies by default", indent=False)
         self.stream = widgets.Checkbox(description="stream", indent=False)
         self.cache = widgets.Checkbox(value=settings.cache, description="cache replies", indent=False)
+        self.context = widgets.BoundedIntText(
+            value=settings.context,
+            min=0,
+            max=MAX_CONTEXT_CELLS,
+            description="context cells",
+            tooltip="earlier cells (source, output, error) sent before each prompt, like --context N",
+            style=_STYLE,
+        )
 
         self.api_key = SecretInput(
             description="API key",
@@ -200,7 +222,6 @@ class SettingsForm:
 
         self.widget = widgets.VBox(
             [
-                widgets.HTML("<b>DeepSeek settings</b>"),
                 self.provider,
                 self.base_url,
                 widgets.HBox([self.api_key, self.key_status, self.clear_key_button]),
@@ -210,6 +231,7 @@ class SettingsForm:
                 self._temperature.box,
                 self._top_p.box,
                 self._max_tokens.box,
+                self.context,
                 widgets.HBox([self.json_mode, self.stream, self.cache]),
                 widgets.HBox([self.refresh_button, self.test_button, self.done_button]),
                 self.status,
@@ -224,6 +246,7 @@ class SettingsForm:
         """Another surface changed the Settings: show the new values (the form's own edits land here too)."""
         if not self._syncing and not self._editing:
             self.refresh()
+        self._publish_summary()
 
     # ------------------------------------------------------------------ display
 
@@ -232,8 +255,32 @@ class SettingsForm:
         return f"SettingsForm(provider={self.settings.provider!r}, model={self.settings.model!r}, key {key})"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        """Displaying the form displays its widget (so ``form`` alone in a cell works)."""
-        return self.widget._repr_mimebundle_(**kwargs)
+        """The live form with its summary as ``text/plain`` (the summary output comes with :meth:`show`)."""
+        return live_bundle(self.widget, self.summary() + " (form open while the kernel runs)")
+
+    def _ipython_display_(self) -> None:
+        """``display(form)`` and ``form`` alone in a cell: the summary, then the live form."""
+        self.show()
+
+    def show(self) -> None:
+        """Display the summary (a static output kept by saved notebooks) and the live form below it."""
+        self._summary_handle = self._display(self.summary_bundle(), raw=True, display_id=True)
+        data, metadata = self._repr_mimebundle_()
+        self._live_handle = self._display(data, metadata=metadata, raw=True, display_id=True)
+
+    def summary_bundle(self) -> dict[str, str]:
+        """:meth:`summary` as sanitized HTML, Markdown and plain text (every value escaped)."""
+        text = self.summary()
+        label, _, rest = text.partition(": ")
+        return {
+            "text/plain": text,
+            "text/markdown": f"**{markdown_text(label)}**: {markdown_text(rest)}",
+            "text/html": f"<p><b>{html.escape(label)}</b>: {html.escape(rest)}</p>",
+        }
+
+    def _publish_summary(self) -> None:
+        if self._summary_handle is not None and hasattr(self._summary_handle, "update"):
+            self._summary_handle.update(self.summary_bundle(), raw=True)
 
     # --------------------------------------------------------- settings → widgets
 
@@ -255,6 +302,7 @@ class SettingsForm:
             self.json_mode.value = settings.json_mode
             self.stream.value = settings.stream
             self.cache.value = settings.cache
+            self.context.value = settings.context
         finally:
             self._syncing = False
         self._grey()
@@ -302,6 +350,7 @@ class SettingsForm:
         self.json_mode.observe(lambda change: self._apply(json_mode=change["new"]), "value")
         self.stream.observe(lambda change: self._apply(stream=change["new"]), "value")
         self.cache.observe(lambda change: self._apply(cache=bool(change["new"])), "value")
+        self.context.observe(lambda change: self._apply(context=int(change["new"])), "value")
         self.api_key.observe(self._on_key, "value")
         self.clear_key_button.on_click(lambda _: self.forget_key())
         self.refresh_button.on_click(lambda _: self.refresh_models())
@@ -317,17 +366,21 @@ class SettingsForm:
         return "DeepSeek settings: " + " · ".join(parts)
 
     def done(self) -> str:
-        """Close every widget of the form and hand its summary to :attr:`on_done`.
+        """Close every widget of the form, leave the summary, and hand it to :attr:`on_done`.
 
-        A live widget saved in a notebook shows "Error displaying widget"
-        after reopening (no kernel, no widget state); a closed one is replaced
-        by the static summary, which reads fine anywhere.
+        The live form's output becomes an empty widget reference, which
+        JupyterLab hides and a saved file leaves out; the summary above it stays.
         """
         text = self.summary()
+        self._publish_summary()
         self.settings.remove_listener(self._on_settings_changed)
         for child in _all_widgets(self.widget):
             child.close()
         self._comm_log.setLevel(self._comm_log_level)
+        if self._live_handle is not None and hasattr(self._live_handle, "update"):
+            # An empty widget reference: JupyterLab hides it; still marked live, so a saved file leaves it out.
+            hidden = {WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": ""}, "text/plain": ""}
+            self._live_handle.update(hidden, metadata={LIVE_MARK: {"live_widget": True}}, raw=True)
         if self.on_done is not None:
             self.on_done(text)
         return text
@@ -348,6 +401,7 @@ class SettingsForm:
             self._editing = False
         self.status.value = "✓ " + ", ".join(f"{name} = {getattr(self.settings, name)!r}" for name in changes)
         self._grey()
+        self._publish_summary()
         return True
 
     def _on_provider(self, change: dict[str, Any]) -> None:

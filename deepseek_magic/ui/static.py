@@ -2,7 +2,9 @@
 
 A Markdown bundle (with a plain-text twin) renders on GitHub, nbviewer and in
 JupyterLab after reopening, with no widget state needed. Reasoning goes into
-a ``<details>`` block so it is folded by default.
+a ``<details>`` block so it is folded by default, its text in a blockquote so
+that, unfolded, it stays apart from the answer; the HTML copy also draws the
+live view's box around it (:mod:`.look`).
 
 JupyterLab renders a trusted ``text/markdown`` output without sanitizing the
 HTML inside it, so every piece of text from a model, a tool, a server or a
@@ -17,12 +19,16 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deepseek_magic.core.events import Reply
 from deepseek_magic.features.tools import ToolResult
-from deepseek_magic.ui.progress import ReplyProgress
+from deepseek_magic.ui.look import REASONING_BODY, REASONING_BOX, REASONING_SUMMARY
+from deepseek_magic.ui.progress import ReplyProgress, tokens
 from deepseek_magic.ui.render import entities, markdown_safe, markdown_text
+
+if TYPE_CHECKING:
+    from deepseek_magic.features.images import Thumbnail
 
 
 @dataclass(frozen=True)
@@ -34,11 +40,35 @@ class ReplyHeader:
     thinking: bool | None = None
     effort: str | None = None
     session: str = "default"
+    #: The model's context window (from the provider registry): the footer shows how full it is.
+    context_window: int | None = None
+    #: Small pictures of the images sent with the prompt (built from validated bytes only).
+    thumbnails: tuple[Thumbnail, ...] = ()
 
     def text(self) -> str:
         mode = "thinking off" if self.thinking is False else f"thinking {self.effort or 'on'}"
         session = "" if self.session == "default" else f" · session {self.session}"
-        return f"{self.provider} · {self.model} · {mode}{session}"
+        images = ""
+        if self.thumbnails:
+            images = " · " + ", ".join(f"image {n}: {t.label}" for n, t in enumerate(self.thumbnails, 1))
+        return f"{self.provider} · {self.model} · {mode}{session}{images}"
+
+    def pictures_html(self) -> str:
+        """The thumbnails as HTML (``""`` without images). Safe: :class:`Thumbnail` is built from checked bytes."""
+        return " ".join(thumbnail.html() for thumbnail in self.thumbnails)
+
+
+def context_fill(reply: Reply, window: int | None) -> str | None:
+    """``context 1.2% of 1M``: how much of the window the conversation fills once this answer joins it.
+
+    The reasoning is left out: it is not sent back with later turns.
+    """
+    usage = reply.usage
+    if not window or usage is None or not usage.prompt_tokens:
+        return None
+    used = usage.prompt_tokens + max(usage.completion_tokens - usage.reasoning_tokens, 0)
+    size = f"{window // 1_000_000}M" if window % 1_000_000 == 0 else f"{window // 1000:,}K"
+    return f"context {used / window:.1%} of {size}"
 
 
 STATUS_BADGES = {
@@ -65,8 +95,10 @@ def badges(reply: Reply, status: str = "complete") -> list[str]:
     return out
 
 
-def footer_text(reply: Reply, progress: ReplyProgress | None, status: str = "complete") -> str:
-    """Tokens, time, speed and finish reason on one line."""
+def footer_text(
+    reply: Reply, progress: ReplyProgress | None, status: str = "complete", *, context_window: int | None = None
+) -> str:
+    """Tokens, context fill, time, speed and finish reason on one line."""
     parts: list[str] = []
     usage = reply.usage
     if usage is not None:
@@ -79,6 +111,9 @@ def footer_text(reply: Reply, progress: ReplyProgress | None, status: str = "com
         parts.append(tokens + " tokens")
         if usage.cost is not None:
             parts.append(f"${usage.cost:.4f}")
+        fill = context_fill(reply, context_window)
+        if fill:
+            parts.append(fill)
     if progress is not None:
         parts.append(f"{progress.elapsed:.1f} s")
         speed = progress.tokens_per_second
@@ -95,8 +130,8 @@ def footer_text(reply: Reply, progress: ReplyProgress | None, status: str = "com
 def reasoning_summary(reply: Reply, progress: ReplyProgress | None) -> str:
     if progress is not None:
         return progress.reasoning_title()
-    tokens = reply.usage.reasoning_tokens if reply.usage else 0
-    return f"Thought · {tokens:,} tokens" if tokens else "Thought"
+    count = reply.usage.reasoning_tokens if reply.usage else 0
+    return f"Thought · {tokens(count)}" if count else "Thought"
 
 
 def to_markdown(
@@ -112,9 +147,11 @@ def to_markdown(
     lines: list[str] = []
     if header is not None:
         lines.append(f"<sub>{markdown_text(header.text())}</sub>\n")
+        if header.thumbnails:
+            lines.append(header.pictures_html() + "\n")
     if reply.reasoning:
         summary = progress.reasoning_title() if (live and progress) else reasoning_summary(reply, progress)
-        body = markdown_text(reply.reasoning)
+        body = "\n".join(f"> {line}" for line in markdown_text(reply.reasoning).split("\n"))
         lines.append(f"<details><summary>{markdown_text(summary)}</summary>\n\n{body}\n\n</details>\n")
     if trace:
         lines.append(tool_trace_markdown(trace))
@@ -137,7 +174,7 @@ def to_markdown(
     for warning in reply.warnings:
         lines.append(f"*{markdown_text(warning)}*\n")
     if not live:
-        footer = footer_text(reply, progress, status)
+        footer = footer_text(reply, progress, status, context_window=_window(header))
         if footer:
             lines.append(f"<sub>{markdown_text(footer)}</sub>")
     return "\n".join(lines)
@@ -159,6 +196,10 @@ def logprobs_markdown(logprobs: dict[str, list[dict[str, Any]]], limit: int = 60
     return f"<details><summary>Log-probabilities{more}</summary>\n\n{table}\n\n</details>\n"
 
 
+def _window(header: ReplyHeader | None) -> int | None:
+    return header.context_window if header is not None else None
+
+
 def tool_trace_markdown(trace: Sequence[ToolResult]) -> str:
     """Each tool call with its arguments, time, and folded result."""
     items = []
@@ -173,13 +214,15 @@ def tool_trace_markdown(trace: Sequence[ToolResult]) -> str:
     return "\n".join(items) + "\n"
 
 
-def to_plain(reply: Reply, progress: ReplyProgress | None = None, status: str = "complete") -> str:
+def to_plain(
+    reply: Reply, progress: ReplyProgress | None = None, status: str = "complete", *, context_window: int | None = None
+) -> str:
     """The reply as plain text (the ``text/plain`` twin, and the terminal's final line)."""
     parts = []
     if reply.reasoning:
         parts.append(f"[{reasoning_summary(reply, progress)}]")
     parts.append(reply.content)
-    footer = footer_text(reply, progress, status)
+    footer = footer_text(reply, progress, status, context_window=context_window)
     if footer:
         parts.append(f"-- {footer}")
     return "\n".join(part for part in parts if part)
@@ -197,7 +240,7 @@ def bundle(
     """A display bundle: ``text/markdown`` with a ``text/plain`` fallback."""
     return {
         "text/markdown": to_markdown(reply, header, progress, status, live=live, trace=trace),
-        "text/plain": to_plain(reply, progress, status),
+        "text/plain": to_plain(reply, progress, status, context_window=_window(header)),
     }
 
 
@@ -217,14 +260,15 @@ def to_html(
     than CSS for line breaks because GitHub's and JupyterLab's sanitizers may
     drop ``style`` attributes.
     """
-    from deepseek_magic.ui.render import escape_text, markdown_to_html
+    from deepseek_magic.ui.render import markdown_to_html
 
     parts = ['<div class="deepseek-magic-reply">']
     if header is not None:
         parts.append(f"<div><sub>{html.escape(header.text())}</sub></div>")
+        if header.thumbnails:
+            parts.append(f"<div>{header.pictures_html()}</div>")
     if reply.reasoning:
-        summary = html.escape(reasoning_summary(reply, progress))
-        parts.append(f"<details><summary>{summary}</summary>{escape_text(reply.reasoning, breaks=True)}</details>")
+        parts.append(reasoning_html(reasoning_summary(reply, progress), reply.reasoning))
     if trace:
         parts.append(tool_trace_markdown(trace).replace("\n\n", ""))
     if len(reply.choices) > 1:
@@ -242,11 +286,25 @@ def to_html(
     if reply.error:
         parts.append(f"<p><b>Error:</b> {html.escape(reply.error)}</p>")
     parts.extend(f"<p><i>{html.escape(warning)}</i></p>" for warning in reply.warnings)
-    footer = footer_text(reply, progress, status)
+    footer = footer_text(reply, progress, status, context_window=_window(header))
     if footer:
         parts.append(f"<div><sub>{html.escape(footer)}</sub></div>")
     parts.append("</div>")
     return "\n".join(parts)
+
+
+def reasoning_html(summary: str, reasoning: str) -> str:
+    """The folded reasoning box, styled inline exactly like the live widget's (:mod:`.look`).
+
+    ``tex2jax_ignore`` keeps JupyterLab's MathJax off the reasoning: it is plain text, and a ``$`` in it
+    must not turn the rest into a (failed) formula.
+    """
+    body = html.escape(reasoning).replace("\n", "<br>\n")
+    return (
+        f'<details class="tex2jax_ignore" style="{REASONING_BOX}">'
+        f'<summary style="{REASONING_SUMMARY}">{html.escape(summary)}</summary>'
+        f'<blockquote style="{REASONING_BODY}">{body}</blockquote></details>'
+    )
 
 
 def html_bundle(

@@ -3,6 +3,9 @@
 Terminal IPython prints every display update again in full, so here text goes
 straight to stdout as it streams; reasoning is dimmed when stdout is a TTY.
 
+This plain view serves output that is not a terminal (a pipe, a log); an
+interactive terminal gets :class:`.rich_terminal.RichTerminalView`.
+
 Everything written from a reply, a tool or a server goes through
 :func:`terminal_safe` first: a terminal obeys escape sequences, and a model
 can be made to write OSC 52 (set the clipboard), a window title, a cleared
@@ -29,6 +32,32 @@ DIM, RESET = "\x1b[2m", "\x1b[0m"
 def terminal_safe(text: str) -> str:
     """``text`` without control characters or escape introducers (newlines and tabs kept)."""
     return strip_controls(text)
+
+
+class ReplyInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a reply in a terminal: IPython prints this as one line, not the frames it passed through.
+
+    A ``KeyboardInterrupt`` still (so whatever stops on one, stops on this);
+    the magic raises it from the terminal views after the session has kept
+    the partial turn and the view has printed it.
+    """
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
+
+    @classmethod
+    def for_reply(cls, reply: Reply, session: str) -> ReplyInterrupted:
+        kept = len(reply.content) + len(reply.reasoning)
+        if not kept:
+            return cls("KeyboardInterrupt: the reply was interrupted before any output")
+        return cls(
+            f"KeyboardInterrupt: the reply was interrupted; the partial reply ({kept:,} characters) is kept "
+            f"in session {session} (%deepseek history)"
+        )
+
+    def _render_traceback_(self) -> list[str]:
+        return [self.line]
 
 
 class TerminalView:
@@ -91,7 +120,12 @@ class TerminalView:
             # status "error": the exception follows and IPython prints it in one line; printing it here too
             # would show the same error twice.
             self._write(f"\nError: {reply.error}")
-        self._write(f"\n-- {static.footer_text(reply, self.progress, status)}\n")
+        footer = static.footer_text(reply, self.progress, status, context_window=self.header.context_window)
+        self._write(f"\n-- {footer}\n")
+
+    def interrupt_error(self, reply: Reply) -> ReplyInterrupted:
+        """The one-line exception the magic raises after Ctrl-C (the partial reply is kept)."""
+        return ReplyInterrupted.for_reply(reply, self.header.session)
 
     def _end_section(self) -> None:
         if self._section == "reasoning" and self._colour:

@@ -1,25 +1,30 @@
 """The notebook view with widgets: a folded reasoning pane, the answer as rendered Markdown.
 
-Three facts shape it (reference/jupyter-engineering.md §2):
+Four facts shape it (reference/jupyter-engineering.md §2):
 
-* every assignment to ``HTML.value`` ships the whole string, so one HTML
-  widget for a growing answer costs O(n²) bytes. Here finished Markdown blocks
-  are *frozen* into their own small ``HTML`` widgets and only the growing
-  tail is re-sent; a container's ``children`` update carries model ids only,
-  and the frozen widgets sit in pages of at most :data:`PAGE_SIZE` so that
-  id list stays short too. Reasoning is cut into frozen pieces the same way;
-* the HTML widget inserts its value unsanitized, so all model text goes
-  through :mod:`.render` (Markdown without raw HTML, then nh3), and a
-  reasoning pane inside that HTML would snap shut on every update: it is an
-  ``Accordion`` instead, whose open state is the user's;
+* every assignment to a synced trait ships the whole value, so the reply's
+  text never goes into widget state. One :class:`.LiveReply` widget gets, per
+  update, one message of what is new: reasoning text, answer text, and each
+  finished Markdown block once, rendered and sanitized here
+  (:func:`.render.markdown_to_html`). Bytes sent grow with the reply at any
+  pace: about twice the answer (once as text while its block is open, once as
+  HTML when it is finished) plus a few dozen bytes per update;
+* model text is untrusted: the browser shows the open block by building
+  elements from text (never an HTML string) and inserts finished blocks only
+  after sanitizing the kernel's (already sanitized) HTML once more;
 * timers on the kernel's loop do not fire while the cell blocks, so updates
-  are coalesced inline: the first token at once, then at most every
-  ``interval`` seconds (:class:`.Throttle`), and ``finish`` always flushes.
+  are coalesced inline (:class:`.Throttle`: the first token at once, then at
+  most every ``interval`` seconds) and the stream's reader calls :meth:`tick`
+  while the network is silent, so a token followed by a pause is shown within
+  about ``interval`` seconds; ``finish`` always flushes;
+* a reasoning pane redrawn on every update would snap shut: the browser keeps
+  one ``<details>`` element, whose open state is the user's.
 
 When the reply ends the display is replaced by a static HTML/Markdown bundle
-and every widget is closed, so a saved notebook needs no widget state: it
-shows the reply on GitHub, nbviewer and after reopening, never "Error
-displaying widget", and widget state can never carry anything secret.
+(styled like the live view, :mod:`.look`) and the widget is closed, so a saved
+notebook needs no widget state: it shows the reply on GitHub, nbviewer and
+after reopening, never "Error displaying widget", and the widget's state
+never held the reply.
 """
 
 from __future__ import annotations
@@ -28,144 +33,35 @@ import html
 from collections.abc import Callable
 from typing import Any
 
-import ipywidgets as widgets
-from ipywidgets.widgets.widget_string import HTMLStyle
-
 from deepseek_magic.core.events import Accumulator, ContentDelta, Error, Event, ReasoningDelta, Reply, ToolCallDelta
 from deepseek_magic.features.tools import ToolResult
 from deepseek_magic.ui import static
 from deepseek_magic.ui.base import display_or_default
+from deepseek_magic.ui.blocks import BlockSplitter
+from deepseek_magic.ui.live_reply import LiveReply
 from deepseek_magic.ui.progress import ReplyProgress
-from deepseek_magic.ui.render import code_html, escape_text, markdown_to_html, open_fence, split_blocks
+from deepseek_magic.ui.render import markdown_to_html, sanitize
 from deepseek_magic.ui.throttle import Throttle
 
-#: Frozen widgets per page: a page's ``children`` update lists at most this many ids.
-PAGE_SIZE = 32
-#: Reasoning is frozen in pieces of about this many characters (cut at a line end).
-REASONING_PIECE = 1_000
-#: Finished lines of a code block still open are frozen once they reach this many characters.
-CODE_PIECE = 1_000
-
 WAITING, THINKING, ANSWERING, DONE = "waiting…", "thinking…", "answering…", "done"
-
-
-class _Factory:
-    """Creates the view's widgets, remembering each one so that all can be closed at the end.
-
-    Every HTML piece shares one ``Layout`` and one ``HTMLStyle``: a widget
-    created with its own would open two more comms (about 900 bytes) per
-    frozen block.
-    """
-
-    def __init__(self) -> None:
-        self.created: list[Any] = []
-        self._layout = self._keep(widgets.Layout())
-        self._box_layout = self._keep(widgets.Layout())
-        self._style = self._keep(HTMLStyle())
-
-    def _keep(self, widget: Any) -> Any:
-        self.created.append(widget)
-        return widget
-
-    def html(self, value: str = "") -> Any:
-        return self._keep(widgets.HTML(value=value, layout=self._layout, style=self._style))
-
-    def vbox(self, children: tuple[Any, ...] = ()) -> Any:
-        return self._keep(widgets.VBox(children=children, layout=self._box_layout))
-
-    def keep(self, widget: Any) -> Any:
-        """Track a widget made elsewhere (accordions, the root)."""
-        return self._keep(widget)
-
-    def close_all(self) -> None:
-        # Containers first, so no frontend view is left pointing at a closed child; then the layout and
-        # style models a widget may have made for itself (closing one twice is a no-op).
-        for widget in reversed(self.created):
-            widget.close()
-            for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
-                if part is not None:
-                    part.close()
-        self.created.clear()
-
-
-class _Column:
-    """Frozen HTML pieces, then one live tail: only the tail is ever re-sent."""
-
-    def __init__(self, factory: _Factory) -> None:
-        self._factory = factory
-        self.tail = factory.html()
-        self.box = factory.vbox((self.tail,))
-        self._pages: list[Any] = []
-        self.frozen: list[Any] = []
-
-    def freeze(self, fragment: str) -> None:
-        piece = self._factory.html(fragment)
-        self.frozen.append(piece)
-        page = self._pages[-1] if self._pages else None
-        if page is None or len(page.children) >= PAGE_SIZE:
-            self._pages.append(self._factory.vbox((piece,)))
-            self.box.children = (*self._pages, self.tail)
-        else:
-            page.children = (*page.children, piece)
-
-    def set_tail(self, fragment: str) -> bool:
-        if self.tail.value == fragment:
-            return False
-        self.tail.value = fragment
-        return True
-
-    def clear(self) -> None:
-        for widget in (*self.frozen, *self._pages):
-            widget.close()
-        self.frozen.clear()
-        self._pages.clear()
-        self.box.children = (self.tail,)
-        self.tail.value = ""
-
-
-class _ReplyBox(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
-    """The top container. ipywidgets put ``repr(widget)`` in every bundle as ``text/plain``;
-    here that is the reply in a few words (not the default trait dump), for text frontends."""
-
-    def __init__(self, describe: Callable[[], str], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._describe = describe
-
-    def __repr__(self) -> str:
-        return self._describe()
-
-
-def _cut_reasoning(text: str) -> tuple[str, str]:
-    """(piece to freeze, rest): cut at the last line end once ``text`` is long enough.
-
-    The newline at the cut is the boundary between two block widgets, so it
-    is dropped. A reasoning without line breaks is cut at a space (a visual
-    line break) rather than re-sent whole forever.
-    """
-    if len(text) < REASONING_PIECE:
-        return "", text
-    cut = text.rfind("\n")
-    if cut > 0:
-        return text[:cut], text[cut + 1 :]
-    if len(text) < 4 * REASONING_PIECE:
-        return "", text
-    cut = text.rfind(" ")
-    cut = cut + 1 if cut > 0 else len(text)
-    return text[:cut], text[cut:]
+#: Seconds between updates. Each update costs ~40 bytes of message around what is new, so at a model's pace
+#: (~320 characters a second) fewer updates mean fewer bytes; with the reader's tick (20 ms) a token is still
+#: shown within 140 ms.
+INTERVAL = 0.12
 
 
 class WidgetReplyView:
-    """One reply as live widgets; a static HTML/Markdown output once it ends.
+    """One reply as a live widget; a static HTML/Markdown output once it ends.
 
     ``updates`` counts the flushes that sent anything to the frontend (each
-    may touch a few widgets: the answer tail, a frozen block, the pane title).
+    is at most one content message and one batched trait update).
     """
 
     def __init__(
         self,
         header: static.ReplyHeader,
         *,
-        interval: float = 0.1,
+        interval: float = INTERVAL,
         display: Callable[..., Any] | None = None,
     ) -> None:
         self.header = header
@@ -173,40 +69,28 @@ class WidgetReplyView:
         self._display = display_or_default(display)
         self._throttle = Throttle(interval)
         self._acc = Accumulator()
+        self._splitter = BlockSplitter()
         self.progress = ReplyProgress()
         self.updates = 0
         self.status = WAITING
         self._handle: Any = None
         self._note = ""
         self._error = ""
-        self._footer = ""
         self._reasoning_new: list[str] = []
         self._answer_new: list[str] = []
-        self._reasoning_pending = ""
-        self._answer_pending = ""
-        self._code_done = 0  # offset in the answer tail up to which an open code block is frozen
+        self._reset = False
         self._tools_dirty = False
         self.trace: list[ToolResult] = []
         self._finished = False
-        self._widgets: _Factory | None = None
+        self.root: LiveReply | None = None
 
     # ----------------------------------------------------------- ReplyView
 
     def start(self) -> None:
-        """Build and show the widgets (header says "waiting…") before the request goes out."""
-        if self._widgets is not None:
+        """Build and show the widget (header says "waiting…") before the request goes out."""
+        if self.root is not None:
             return
-        make = self._widgets = _Factory()
-        self._header_html = make.html(self._header_value())
-        self._note_html = make.html()
-        self._footer_html = make.html()
-        self._reasoning = _Column(make)
-        self._answer = _Column(make)
-        self.reasoning_pane = make.keep(widgets.Accordion(children=(self._reasoning.box,), selected_index=None))
-        self.reasoning_pane.set_title(0, "Thinking…")
-        self._tools_html = make.html()
-        self.tools_pane = make.keep(widgets.Accordion(children=(self._tools_html,), selected_index=None))
-        self.root = make.keep(_ReplyBox(self.describe, children=self._children()))
+        self.root = LiveReply(self.describe, header=self.header.text(), status=self.status)
         self._handle = self._display(self.root, display_id=True)
 
     def on_event(self, event: Event) -> None:
@@ -237,6 +121,11 @@ class WidgetReplyView:
         if self._throttle.due() or moved_on:
             self._flush()
 
+    def tick(self) -> None:
+        """The stream is silent: show what arrived since the last update once an update is due."""
+        if self._throttle.trailing():
+            self._flush()
+
     def on_tool_result(self, result: ToolResult) -> None:
         """A tool ran: the trace shows its call, folded result and time."""
         self.start()
@@ -251,20 +140,17 @@ class WidgetReplyView:
         self._error = ""
         self._reasoning_new.clear()
         self._answer_new.clear()
-        self._reasoning_pending = self._answer_pending = ""
-        self._code_done = 0
-        self._reasoning.clear()
-        self._answer.clear()
+        self._splitter = BlockSplitter()
+        self._reset = True
         self._tools_dirty = True
         self._acc = Accumulator()
         self.progress = ReplyProgress(started=self.progress.started)
-        self.reasoning_pane.set_title(0, "Thinking…")
         self._throttle = Throttle(self.interval)
         self.status = WAITING
         self._flush()
 
     def finish(self, reply: Reply, status: str = "complete") -> None:
-        """Flush the last state, replace the output with the static bundle, close every widget."""
+        """Flush the last state, replace the output with the static bundle, close the widget."""
         if self._finished:
             return
         self.start()
@@ -273,15 +159,14 @@ class WidgetReplyView:
         if reply.usage is not None:
             self.progress.usage = reply.usage
         self.status = DONE if status == "complete" else status
-        self._footer = static.footer_text(reply, self.progress, status)
         self._flush()
         data = static.html_bundle(reply, self.header, self.progress, status, trace=self.trace)
         if self._handle is not None:
             self._handle.update(data, raw=True)
         else:  # a display() that gave no handle: show the static form after the widget
             self._display(data, raw=True)
-        assert self._widgets is not None
-        self._widgets.close_all()
+        assert self.root is not None
+        self.root.close()
 
     # ------------------------------------------------------------ rendering
 
@@ -295,70 +180,56 @@ class WidgetReplyView:
         return text
 
     def _flush(self) -> None:
-        sent = self._sync_reasoning()
-        sent = self._sync_answer() or sent
-        sent = self._sync_tools() or sent
-        sent = _assign(self._header_html, "value", self._header_value()) or sent
-        sent = _assign(self._note_html, "value", self._note_value()) or sent
-        footer = f"<sub>{html.escape(self._footer)}</sub>" if self._footer else ""
-        sent = _assign(self._footer_html, "value", footer) or sent
-        sent = _assign(self.root, "children", self._children()) or sent
+        root = self.root
+        assert root is not None
+        self._throttle.pending = False
+        content = self._content()
+        sent = False
+        if content:
+            root.push(content)
+            sent = True
+        traits = self._traits()
+        changed = {name: value for name, value in traits.items() if getattr(root, name) != value}
+        if changed:
+            with root.hold_sync():  # one message for all of them
+                for name, value in changed.items():
+                    setattr(root, name, value)
+            sent = True
         if sent:
             self.updates += 1
 
-    def _sync_reasoning(self) -> bool:
-        sent = False
+    def _content(self) -> dict[str, Any]:
+        """What is new since the last update, as the browser module's message (see ``live_reply.js``)."""
+        content: dict[str, Any] = {}
+        if self._reset:
+            content["reset"] = 1
+            self._reset = False
         if self._reasoning_new:
-            text = self._reasoning_pending + "".join(self._reasoning_new)
+            content["r"] = "".join(self._reasoning_new)
+            content["n"] = self.progress.reasoning_deltas
             self._reasoning_new.clear()
-            piece, self._reasoning_pending = _cut_reasoning(text)
-            if piece:
-                self._reasoning.freeze(escape_text(piece))
-                sent = True
-            pending = self._reasoning_pending
-            sent = self._reasoning.set_tail(escape_text(pending) if pending else "") or sent
-        if self.progress.reasoning_started is not None:
-            title = self.progress.reasoning_title()
-            if self.reasoning_pane.get_title(0) != title:
-                self.reasoning_pane.set_title(0, title)
-                sent = True
-        return sent
-
-    def _sync_answer(self) -> bool:
-        if not self._answer_new:
-            return False
-        blocks, tail = split_blocks(self._answer_pending + "".join(self._answer_new))
-        self._answer_new.clear()
-        fragments: list[str] = []
-        for block in blocks:
-            if self._code_done:
-                # The block is the code fence whose first lines are frozen already: add the rest of its
-                # code (without the closing fence line) rather than render the whole block again.
-                rest = block[self._code_done :]
-                code = rest[: rest.rfind("\n") + 1]
-                if code:
-                    fragments.append(code_html(code))
-                self._code_done = 0
+        if self._answer_new:
+            new = "".join(self._answer_new)
+            self._answer_new.clear()
+            blocks = self._splitter.feed(new)
+            if blocks:
+                content["b"] = "".join(markdown_to_html(block) for block in blocks)
+                content["t"] = self._splitter.tail
             else:
-                fragments.append(markdown_to_html(block))
-        self._answer_pending = tail
-        fence = open_fence(tail)
-        if fence is not None:
-            # A long code block is one Markdown block until it closes: freeze its finished lines meanwhile.
-            begin = max(self._code_done, fence[0])
-            end = tail.rfind("\n") + 1
-            if end - begin >= CODE_PIECE:
-                fragments.append(code_html(tail[begin:end]))
-                self._code_done = end
-        if fragments:
-            self._answer.freeze("".join(fragments))
-        tail_html = code_html(tail[self._code_done :]) if self._code_done else markdown_to_html(tail)
-        return self._answer.set_tail(tail_html) or bool(fragments)
+                content["a"] = new
+        return content
 
-    def _sync_tools(self) -> bool:
-        if not self._tools_dirty:
-            return False
-        self._tools_dirty = False
+    def _traits(self) -> dict[str, str]:
+        """The plain-text lines (and the tool trace) as they should be now."""
+        traits = {"status": self.status, "note": self._note, "error": self._error}
+        if self.progress.reasoning_started is not None and not self.progress.thinking:
+            traits["title"] = self.progress.reasoning_title()
+        if self._tools_dirty:
+            self._tools_dirty = False
+            traits.update(self._tools())
+        return traits
+
+    def _tools(self) -> dict[str, str]:
         calls = self._acc.reply().tool_calls
         done = {result.call.id for result in self.trace}
         body = static.tool_trace_markdown(self.trace) if self.trace else ""
@@ -367,41 +238,5 @@ class WidgetReplyView:
             for call in calls
             if call.id not in done
         )
-        sent = _assign(self._tools_html, "value", body)
         title = f"Tool calls ({len(calls)}): " + ", ".join(call.name for call in calls) if calls else "Tool calls"
-        if self.tools_pane.get_title(0) != title:
-            self.tools_pane.set_title(0, title)
-            sent = True
-        return sent
-
-    def _header_value(self) -> str:
-        return f"<sub>{html.escape(self.header.text())} · <b>{html.escape(self.status)}</b></sub>"
-
-    def _note_value(self) -> str:
-        parts = []
-        if self._note:
-            parts.append(f"<i>{html.escape(self._note)}</i>")
-        if self._error:
-            parts.append(f"<b>Error:</b> {html.escape(self._error)}")
-        return "<br>".join(parts)
-
-    def _children(self) -> tuple[Any, ...]:
-        children: list[Any] = [self._header_html]
-        if self._note or self._error:
-            children.append(self._note_html)
-        if self.progress.reasoning_started is not None:
-            children.append(self.reasoning_pane)
-        children.append(self._answer.box)
-        if self._tools_html.value:
-            children.append(self.tools_pane)
-        if self._footer:
-            children.append(self._footer_html)
-        return tuple(children)
-
-
-def _assign(widget: Any, name: str, value: Any) -> bool:
-    """Set a synced trait only when it changes; True when that sent a message."""
-    if getattr(widget, name) == value:
-        return False
-    setattr(widget, name, value)
-    return True
+        return {"tools": sanitize(body) if body else "", "tools_title": title}

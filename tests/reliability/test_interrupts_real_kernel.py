@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import queue
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -64,20 +63,24 @@ def chat_bodies(emu: RunningEmulator, since: int = 0) -> list[dict[str, Any]]:
 
 
 def widget_state(message: Message) -> dict[str, Any]:
+    """What a widget got in ``message``: a state update, or the live reply widget's custom message of new content."""
     if message["msg_type"] != "comm_msg":
         return {}
-    state: dict[str, Any] = message["content"].get("data", {}).get("state", {}) or {}
+    data = message["content"].get("data", {})
+    if data.get("method") == "custom":
+        return dict(data.get("content") or {})
+    state: dict[str, Any] = data.get("state", {}) or {}
     return state
 
 
 def reasoning_counts_tokens(message: Message) -> bool:
-    """The reasoning pane's live title counts at least one token."""
-    titles = widget_state(message).get("titles") or [""]
-    return bool(re.match(r"Thinking… [1-9]", str(titles[0])))
+    """The live reply widget got reasoning and counts at least one token."""
+    state = widget_state(message)
+    return bool(state.get("r")) and int(state.get("n", 0)) >= 1
 
 
 def answer_is_streaming(message: Message) -> bool:
-    """A widget received answer HTML: the emulator's answers start with "[emulated]"."""
+    """A widget received answer text: the emulator's answers start with "[emulated]"."""
     return any(isinstance(value, str) and "[emulated]" in value for value in widget_state(message).values())
 
 

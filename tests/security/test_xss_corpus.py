@@ -128,6 +128,29 @@ def test_static_bundles_of_a_hostile_reply_are_clean() -> None:
     assert_clean(bundles, "static bundles")
 
 
+def test_an_exported_notebook_carries_no_model_markup() -> None:
+    """``%deepseek export x.ipynb``: every markdown cell and every output of the new notebook is clean."""
+    from deepseek_magic.conversation.turns import Turn
+    from deepseek_magic.ui.export import notebook_document
+
+    session = Session(ALL, settings=Settings.build(api_key="sk-emulator"))
+    tool_round = [
+        {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "function": {"name": ALL, "arguments": ALL}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": ALL},
+    ]
+    session.turns = [
+        Turn(key="k1", prompt=ALL, reply=hostile_reply(), system=ALL, model=ALL, provider=ALL),
+        Turn(key="k2", prompt=ALL, reply=Reply(content=ALL), intermediate=tool_round, status="partial"),
+    ]
+    notebook = notebook_document(session)
+    cells = notebook["cells"]
+    assert [cell["cell_type"] for cell in cells] == ["markdown", "markdown", "code", "code"]
+    for cell in cells:
+        if cell["cell_type"] == "markdown":
+            assert not markdown_problems(cell["source"]), cell["source"][:200]
+    assert_clean([output["data"] for cell in cells for output in cell.get("outputs", [])], "exported notebook")
+
+
 def test_the_answer_keeps_its_formatting_and_code_reads_as_written() -> None:
     answer = "# Title\n\n- **bold** and `x < y`\n\n```python\nif a < b:\n    print('<b>')\n```\n"
     markdown = markdown_safe(answer)

@@ -188,14 +188,21 @@ def widget_bundles(messages: list[tuple[str, Any, str]]) -> list[dict[str, Any]]
     """What widgets would render as HTML, from recorded comm messages (kind, data, comm id), as bundles.
 
     An HTML widget's ``value`` is inserted with ``innerHTML``; an Output widget's
-    outputs are rendered like cell outputs.
+    outputs are rendered like cell outputs. The live reply widget inserts (after
+    sanitizing them again) its finished blocks (``b`` in a custom message) and
+    its tool trace (``tools``); its other fields are drawn as text.
     """
     models: dict[str, str] = {}
     bundles: list[dict[str, Any]] = []
     for _kind, data, comm_id in messages:
         if not isinstance(data, dict):
             continue
+        content = data.get("content") if data.get("method") == "custom" else None
+        if isinstance(content, dict) and isinstance(content.get("b"), str):
+            bundles.append({"text/html": content["b"]})
         state = data.get("state") or {}
+        if isinstance(state.get("tools"), str):
+            bundles.append({"text/html": state["tools"]})
         if "_model_name" in state:
             models[comm_id] = str(state["_model_name"])
         if models.get(comm_id, "").startswith("HTML") and isinstance(state.get("value"), str):
