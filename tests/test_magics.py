@@ -595,9 +595,7 @@ def test_over_runs_the_cell_once_per_row(ip: TestingShell, emulator: Any) -> Non
     assert "3/3" in captured.stdout
 
 
-def test_over_a_dask_frame_gives_a_lazy_frame_and_progress_while_it_computes(
-    ip: TestingShell, emulator: Any
-) -> None:
+def test_over_a_dask_frame_gives_a_lazy_frame_and_progress_while_it_computes(ip: TestingShell, emulator: Any) -> None:
     dd = pytest.importorskip("dask.dataframe", reason="dask is an optional extra")
     ip.user_ns["cities"] = dd.from_pandas(pd.DataFrame({"city": ["Lyon", "Porto", "Kyoto", "Turku"]}), npartitions=2)
     before = chat_count(emulator)
