@@ -1,88 +1,77 @@
-"""How close does a batch come to the time the server alone needs?
+"""How close does a batch come to the time the server alone needs, up to DeepSeek's account limit?
 
-1,000 rows against the emulator answering after 200 ms, at concurrency 64.
-If nothing but the server's latency mattered, the batch would take
-``ceil(1000 / 64) × 0.2 s`` (16 rounds: 3.2 s); ``wall / ideal`` says how much
-the client adds on top (target: at most 1.15).
+10,000 rows against a server that answers every request after 2 s
+(``benchmarks/delay_server.py``, in its own process, as a real API would be
+somewhere else), at concurrency 64 and at 2,500 (DeepSeek's per-account limit on
+Flash). If nothing but the server's latency mattered, a run would take
+``ceil(rows / concurrency) × latency`` (8 s at 2,500); ``wall / ideal`` says how
+much the client adds on top (target at 2,500: at most 1.25).
 
-In the same run, a naive peer does the same work by hand: ``asyncio.gather``
-over raw ``httpx.AsyncClient`` posts behind a semaphore of 64, parsing each
-JSON body, no cache, no DataFrame. Both send non-streamed requests (the
-batch's default), and every reply must come back without error.
+Measured in the same run, each in its own process (so each has its own peak
+memory, ``VmHWM``):
 
-The emulator runs in a separate process (``python -m deepseek_magic.emulator``),
-as a real API would be somewhere else: in-process, its CPU time would be
-charged to the client under test. ``--in-process`` runs it in a thread anyway.
+* ``run_batch``: deepseek_magic's batch (interpolation, planning, cost
+  estimate, the flow, results as a DataFrame), no reply cache;
+* ``httpx gather``: ``asyncio.gather`` over raw ``httpx.AsyncClient`` posts
+  behind a semaphore, one pool sized to the concurrency, parsing each JSON body;
+* ``aiohttp gather``: the same over one ``aiohttp.ClientSession``.
 
-Wall times are the best of ``--repeat`` runs without tracing; peak memory is
-measured in one more run under ``tracemalloc`` (which slows Python down, so
-its time is not reported). Run::
+Every contender sends non-streamed requests and must get every row back
+without error. A contender still running after ``--give-up`` × the ideal time
+is stopped and shown as "> N×" (a plain httpx gather at 2,500 takes minutes).
+Columns: wall time, ``wall / ideal``, peak resident memory of the process,
+the memory above what it held before the run per row in flight, CPU time per
+row, rows answered, and the server's own count of requests in flight at once.
+The machine's other load shows in every contender alike; compare the rows of
+one run with each other. Run::
 
-    python benchmarks/batch_throughput.py [--rows 1000] [--concurrency 64] [--latency 0.2] [--repeat 3] [--check]
+    python benchmarks/batch_throughput.py [--rows 10000] [--concurrency 64 2500] [--latency 2] [--check]
 
 The exit code is 0 (it is a report) unless ``--check`` is given and the batch
-is above the target or lost a row.
+is above the target at the highest concurrency or lost a row.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import functools
-import gc
+import json
 import math
+import resource
 import subprocess
 import sys
 import time
-import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import httpx
-
+HERE = Path(__file__).resolve().parent
 try:  # so that the script also runs from a checkout that is not installed
     import deepseek_magic  # noqa: F401
 except ImportError:  # pragma: no cover - depends on the environment
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(HERE.parent))
 
-import pandas  # noqa: F401  (imported up front: a one-off import is not batch throughput)
+from delay_server import raise_fd_limit  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
-from deepseek_magic import Session, Settings
-from deepseek_magic.batch import run_batch
-
-TARGET_RATIO = 1.15
+TARGET_RATIO = 1.25
 API_KEY = "sk-bench"
 MODEL = "deepseek-v4-flash"
 TEMPLATE = "Write one line about item {item}"
+CONTENDERS = ("run_batch", "httpx gather", "aiohttp gather")
 
 
-@contextlib.contextmanager
-def emulator(latency: float, in_process: bool) -> Iterator[str]:
-    """An emulator answering after ``latency`` seconds; yields its base URL."""
-    if in_process:
-        from deepseek_magic.emulator import EmulatorConfig, run_in_thread
+# ------------------------------------------------------------------ contenders (run in a child process)
 
-        with run_in_thread(EmulatorConfig(api_key=API_KEY, ttft=latency)) as emu:
-            yield emu.base_url
-        return
-    command = [sys.executable, "-m", "deepseek_magic.emulator", "--port", "0", "--tps", "0"]
-    command += ["--ttft", str(latency), "--api-key", API_KEY]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        url = line.strip().rsplit(" ", 1)[-1]
-        if not url.startswith("http://"):
-            raise RuntimeError(f"the emulator did not start: {line!r}")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+
+def _body(item: int) -> dict[str, Any]:
+    return {"model": MODEL, "messages": [{"role": "user", "content": TEMPLATE.format(item=item)}], "stream": False}
 
 
 def ours(url: str, rows: int, concurrency: int) -> int:
     """deepseek_magic's batch; returns the number of good rows."""
+    from deepseek_magic import Session, Settings
+    from deepseek_magic.batch import run_batch
+
     session = Session(settings=Settings.build(base_url=url, api_key=API_KEY, model=MODEL))
     result = run_batch(session, list(range(rows)), TEMPLATE, concurrency=concurrency, cache=None)
     errors = result["error"].dropna()
@@ -91,84 +80,184 @@ def ours(url: str, rows: int, concurrency: int) -> int:
     return rows - len(errors)
 
 
-def naive(url: str, rows: int, concurrency: int) -> int:
-    """The by-hand peer: gather over raw httpx posts with a semaphore; returns the number of good rows."""
+def httpx_gather(url: str, rows: int, concurrency: int) -> int:
+    """The by-hand peer over httpx; returns the number of good rows."""
+    import httpx
 
-    async def gather_all() -> int:
+    async def gather_all() -> list[Any]:
         semaphore = asyncio.Semaphore(concurrency)
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         headers = {"Authorization": f"Bearer {API_KEY}"}
-        async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        async with httpx.AsyncClient(limits=limits, timeout=600) as client:
 
             async def one(item: int) -> str:
-                body = {"model": MODEL, "messages": [{"role": "user", "content": TEMPLATE.format(item=item)}]}
                 async with semaphore:
-                    response = await client.post(f"{url}/chat/completions", json=body, headers=headers)
+                    response = await client.post(f"{url}/chat/completions", json=_body(item), headers=headers)
                 response.raise_for_status()
                 content: str = response.json()["choices"][0]["message"]["content"]
                 return content
 
-            replies = await asyncio.gather(*(one(item) for item in range(rows)), return_exceptions=True)
-        failures = [reply for reply in replies if not isinstance(reply, str)]
-        if failures:
-            print(f"  naive: {len(failures)} failure(s), e.g. {failures[0]!r}", file=sys.stderr)
-        return rows - len(failures)
+            return await asyncio.gather(*(one(item) for item in range(rows)), return_exceptions=True)
 
-    return asyncio.run(gather_all())
+    return _good(asyncio.run(gather_all()), "httpx gather")
 
 
-def measure(run: Callable[[], int], repeat: int) -> tuple[float, int, int]:
-    """Best wall time of ``repeat`` runs and the fewest good rows seen; then the peak traced memory of one more."""
-    best = math.inf
-    fewest = sys.maxsize
-    for _ in range(repeat):
-        gc.collect()
-        started = time.perf_counter()
-        good = run()
-        best = min(best, time.perf_counter() - started)
-        fewest = min(fewest, good)
-    gc.collect()
-    tracemalloc.start()
+def aiohttp_gather(url: str, rows: int, concurrency: int) -> int:
+    """The by-hand peer over aiohttp; returns the number of good rows."""
+    import aiohttp
+
+    async def gather_all() -> list[Any]:
+        semaphore = asyncio.Semaphore(concurrency)
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=600)
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+            async def one(item: int) -> str:
+                async with (
+                    semaphore,
+                    session.post(f"{url}/chat/completions", json=_body(item), headers=headers) as response,
+                ):
+                    response.raise_for_status()
+                    body = await response.json()
+                content: str = body["choices"][0]["message"]["content"]
+                return content
+
+            return await asyncio.gather(*(one(item) for item in range(rows)), return_exceptions=True)
+
+    return _good(asyncio.run(gather_all()), "aiohttp gather")
+
+
+def _good(replies: list[Any], name: str) -> int:
+    failures = [reply for reply in replies if not isinstance(reply, str)]
+    if failures:
+        print(f"  {name}: {len(failures)} failure(s), e.g. {failures[0]!r}", file=sys.stderr)
+    return len(replies) - len(failures)
+
+
+RUNNERS: dict[str, Callable[[str, int, int], int]] = {
+    "run_batch": ours,
+    "httpx gather": httpx_gather,
+    "aiohttp gather": aiohttp_gather,
+}
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def child(name: str, url: str, rows: int, concurrency: int) -> None:
+    """Run one contender once (after a small warm-up) and print its figures as JSON."""
+    raise_fd_limit()
+    import pandas  # noqa: F401  (imported up front: a one-off import is not batch throughput)
+
+    run = RUNNERS[name]
+    run(url, min(rows, 50), min(concurrency, 50))  # warm-up: imports, SSL context, first connections
+    baseline = _status_kib("VmRSS")
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    good = run(url, rows, concurrency)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    used = (after.ru_utime + after.ru_stime) - (cpu.ru_utime + cpu.ru_stime)
+    figures = {"wall": wall, "good": good, "hwm_kib": _status_kib("VmHWM"), "baseline_kib": baseline, "cpu": used}
+    print(json.dumps(figures), flush=True)
+
+
+# ------------------------------------------------------------------------------ the report
+
+
+def measure(name: str, url: str, rows: int, concurrency: int, give_up: float) -> dict[str, Any] | None:
+    """One contender in a child process; ``None`` when it was stopped after ``give_up`` seconds."""
+    command = [sys.executable, __file__, "--child", name, "--url", url, "--rows", str(rows)]
+    command += ["--concurrency", str(concurrency)]
     try:
-        run()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return best, peak, fewest
+        done = subprocess.run(command, capture_output=True, text=True, timeout=give_up, check=False)
+    except subprocess.TimeoutExpired:
+        return None
+    if done.returncode != 0 or not done.stdout.strip():
+        raise RuntimeError(f"{name} failed:\n{done.stderr[-2000:]}")
+    sys.stderr.write(done.stderr)
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--latency", type=float, default=0.2, help="seconds before the emulator answers")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--in-process", action="store_true", help="run the emulator in this process")
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[64, 2500])
+    parser.add_argument("--latency", type=float, default=2.0, help="seconds before the server answers")
+    parser.add_argument("--give-up", type=float, default=6.0, help="stop a contender after this many × ideal")
+    parser.add_argument("--only", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
     parser.add_argument("--check", action="store_true", help=f"exit 1 above {TARGET_RATIO}x or on a lost row")
+    parser.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        child(args.child, args.url, args.rows, args.concurrency[0])
+        return 0
 
-    ideal = math.ceil(args.rows / args.concurrency) * args.latency
-    print(
-        f"{args.rows} rows, concurrency {args.concurrency}, {args.latency * 1000:.0f} ms latency: "
-        f"ideal = ceil({args.rows}/{args.concurrency}) x {args.latency} s = {ideal:.2f} s"
+    raise_fd_limit()
+    server = subprocess.Popen(
+        # It stops when its stdin closes (below); the lifetime is only a backstop and must outlast every contender.
+        [sys.executable, str(HERE / "delay_server.py"), "--delay", str(args.latency), "--lifetime", "14400"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    contenders: dict[str, Callable[[str], int]] = {
-        "deepseek_magic run_batch": lambda url: ours(url, args.rows, args.concurrency),
-        "naive gather + httpx": lambda url: naive(url, args.rows, args.concurrency),
-    }
-    figures: dict[str, tuple[float, int, int]] = {}
-    with emulator(args.latency, args.in_process) as url:
-        ours(url, min(args.rows, args.concurrency), args.concurrency)  # warm-up: imports, SSL context, emulator
-        for name, contender in contenders.items():
-            figures[name] = measure(functools.partial(contender, url), args.repeat)
-    print(f"{'':26} {'wall':>8} {'ideal':>7} {'wall/ideal':>11} {'peak memory':>12} {'rows ok':>8}")
-    for name, (wall, peak, good) in figures.items():
-        shown = f"{wall / ideal:10.2f}x" if ideal else f"{'n/a':>11}"
-        print(f"{name:26} {wall:7.2f}s {ideal:6.2f}s {shown} {peak / 2**20:10.1f} MiB {good:>8}")
-    wall, _, good = figures["deepseek_magic run_batch"]
-    ratio = wall / ideal if ideal else 0.0
-    print(f"target: wall/ideal <= {TARGET_RATIO} -> {'met' if ratio <= TARGET_RATIO else 'NOT met'}")
-    return 1 if args.check and (ratio > TARGET_RATIO or good != args.rows) else 0
+    results: list[tuple[int, str, float, dict[str, Any] | None]] = []
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        if not url.startswith("http://"):
+            raise RuntimeError(f"the delay server did not start: {url!r}")
+        for concurrency in args.concurrency:
+            ideal = math.ceil(args.rows / concurrency) * args.latency
+            print(
+                f"{args.rows} rows, concurrency {concurrency}, {args.latency:g} s latency: "
+                f"ideal = ceil({args.rows}/{concurrency}) x {args.latency:g} s = {ideal:.1f} s",
+                flush=True,
+            )
+            for name in args.only:
+                figures = measure(name, url, args.rows, concurrency, args.give_up * ideal + 60)
+                results.append((concurrency, name, ideal, figures))
+                _print_row(name, concurrency, ideal, figures, args.rows, args.give_up)
+    finally:
+        tail = server.communicate(timeout=30)[0].strip().splitlines()  # closing its stdin stops the server
+    peak = json.loads(tail[-1]).get("peak_in_flight") if tail else None
+    print(f"the server saw at most {peak} requests in flight at once")
+    top = max(args.concurrency)
+    ours_top = next((f for c, n, _, f in results if c == top and n == "run_batch"), None)
+    peer_top = next((f for c, n, _, f in results if c == top and n == "aiohttp gather"), None)
+    ideal_top = math.ceil(args.rows / top) * args.latency
+    if ours_top is None:
+        print("run_batch did not finish at the highest concurrency")
+        return 1 if args.check else 0
+    ratio = ours_top["wall"] / ideal_top
+    if peer_top is not None:
+        print(f"at concurrency {top}: run_batch / aiohttp gather = {ours_top['wall'] / peer_top['wall']:.2f}x")
+    verdict = "met" if ratio <= TARGET_RATIO else "NOT met"
+    print(f"target at concurrency {top}: wall/ideal <= {TARGET_RATIO} -> {verdict}")
+    return 1 if args.check and (ratio > TARGET_RATIO or ours_top["good"] != args.rows) else 0
+
+
+def _print_row(
+    name: str, concurrency: int, ideal: float, figures: dict[str, Any] | None, rows: int, give_up: float
+) -> None:
+    if figures is None:
+        print(f"  {name:15} stopped after {give_up:g}x the ideal time (> {give_up:g}x)", flush=True)
+        return
+    wall = figures["wall"]
+    per_flight = (figures["hwm_kib"] - figures["baseline_kib"]) / min(concurrency, rows)
+    print(
+        f"  {name:15} wall {wall:7.2f} s  wall/ideal {wall / ideal:5.2f}x  peak {figures['hwm_kib'] / 1024:6.1f} MiB "
+        f"({per_flight:5.1f} KiB per row in flight)  cpu {figures['cpu'] / rows * 1e6:5.0f} µs/row  "
+        f"rows ok {figures['good']}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -595,6 +595,19 @@ def test_over_runs_the_cell_once_per_row(ip: TestingShell, emulator: Any) -> Non
     assert "3/3" in captured.stdout
 
 
+def test_over_a_dask_frame_gives_a_lazy_frame_and_progress_while_it_computes(ip: TestingShell, emulator: Any) -> None:
+    dd = pytest.importorskip("dask.dataframe", reason="dask is an optional extra")
+    ip.user_ns["cities"] = dd.from_pandas(pd.DataFrame({"city": ["Lyon", "Porto", "Kyoto", "Turku"]}), npartitions=2)
+    before = chat_count(emulator)
+    with capture_output() as captured:
+        ip.run_cell("%%deepseek --over cities --out result --no-think --concurrency 2\nOne fact about {city}.")
+        assert chat_count(emulator) == before, "lazy: nothing is sent until it computes"
+        result = ip.user_ns["result"].compute(scheduler="threads")
+    assert list(result.index) == [0, 1, 2, 3] and result["error"].isna().all()
+    assert "Turku" in result.loc[3, "reply"] and chat_count(emulator) == before + 4
+    assert "4/4" in captured.stdout
+
+
 def test_over_asks_for_confirmation_above_the_threshold(ip: TestingShell, emulator: Any) -> None:
     ip.user_ns["rows"] = [{"q": "a"}, {"q": "b"}]
     ip.run_cell("%config DeepSeekMagics.batch_confirm_above = 0.0")

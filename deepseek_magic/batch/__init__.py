@@ -3,7 +3,8 @@
 The public names live here; :mod:`.runner` sends the rows (below the session
 layer: it is handed a session and never imports it), :mod:`.loop` is the
 event-loop thread it runs on, :mod:`.limiter` paces rows under 429s,
-and :mod:`.results` turns rows into a DataFrame. Running it per partition of
+:mod:`.gate` is a cap shared by the parts of one batch that run apart, and
+:mod:`.results` turns rows into a DataFrame. Running it per partition of
 a Dask DataFrame builds sessions on the workers, so that part lives one layer
 up, in :mod:`deepseek_magic.conversation.dask_batch`.
 """

@@ -30,10 +30,23 @@ class AdaptiveLimiter:
         self.lowest = limit
         self.decreases = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        #: Slots this process holds of a cap shared with others (a Dask batch's partitions); ``None``: no such cap.
+        self.cap: int | None = None
+
+    @property
+    def target(self) -> int:
+        """The size AIMD aims at, whatever a shared cap allows."""
+        return max(self.minimum, int(self._size))
 
     @property
     def limit(self) -> int:
-        return max(self.minimum, int(self._size))
+        target = self.target
+        return target if self.cap is None else max(1, min(target, self.cap))
+
+    def set_cap(self, cap: int | None) -> None:
+        """Bound the limit by ``cap`` slots of a shared cap (see :mod:`.gate`); waiters get the slots it frees."""
+        self.cap = cap
+        self._wake()
 
     async def acquire(self) -> int:
         """Wait for a slot; returns the ticket to hand back to :meth:`release`."""
@@ -46,9 +59,8 @@ class AdaptiveLimiter:
                 if waiter.done() and not waiter.cancelled():
                     self._wake()  # we were chosen but will not use the slot: pass it on
                 raise
-            finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
+            # A woken waiter was popped by _wake; a cancelled one stays in the deque and is skipped there
+            # (no O(n) remove per acquire: at 2,500 rows in flight the queue can hold thousands).
         self.in_flight += 1
         return self.epoch
 
@@ -66,10 +78,11 @@ class AdaptiveLimiter:
         self._wake()
 
     def _wake(self) -> None:
+        """Wake as many waiters, oldest first, as there are free slots (skipping cancelled ones)."""
         free = self.limit - self.in_flight
-        for waiter in list(self._waiters):
-            if free <= 0:
-                break
+        waiters = self._waiters
+        while free > 0 and waiters:
+            waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 free -= 1

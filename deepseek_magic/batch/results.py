@@ -28,6 +28,10 @@ class BatchNeedsConfirmation(DeepSeekError):
         super().__init__(message)
         self.preview = preview
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised on a Dask worker, it travels back pickled: keep the preview with the message.
+        return (type(self), (str(self), self.preview))
+
 
 @dataclass(frozen=True)
 class BatchPreview:

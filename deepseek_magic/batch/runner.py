@@ -46,11 +46,12 @@ client CPU of a reply's ~200 SSE events, which is what limits a loop driving 64
 requests at once (``benchmarks/batch_throughput.py``). Without streaming the
 server is silent until the whole answer is ready, so such rows get a read
 timeout of at least :data:`NON_STREAM_READ_TIMEOUT`. The cache key ignores the
-delivery, so streamed cells and batch rows share entries. Requests are spread
-over several small httpx pools (:data:`POOL_SIZE` connections each), because
-httpcore's pool does work proportional to connections × waiting requests on
-every event (encode/httpcore#1035) and one pool of 64 costs more CPU than the
-requests themselves.
+delivery, so streamed cells and batch rows share entries. Requests go out
+through :class:`~deepseek_magic.client.pooled.PooledChatClient` (the same flow
+performed with aiohttp): one keep-alive pool sized to the concurrency, which
+holds DeepSeek's 2,500 requests in flight where httpx's pool does work
+proportional to connections × waiting requests on every event
+(encode/httpcore#1035; ``benchmarks/batch_throughput.py``).
 
 Cost: before anything is sent the cost is estimated from the price table,
 pricing every prompt as uncached at its exact token count (DeepSeek's V4
@@ -63,18 +64,17 @@ session's ``max_cost``. Above ``confirm_above`` the batch stops with
 ``cost`` is what this run paid for the row: ``0.0`` for a reply from the
 cache, whose token counts are still shown.
 
-Scale-out: :func:`batch_partition` is a plain top-level function that builds its
-own Session, so Dask can pickle it and run it per partition
-(:func:`run_dask_batch`); dask is imported only there.
+Scale-out: ``Session.batch`` over a Dask DataFrame runs this per partition
+(:mod:`deepseek_magic.conversation.dask_batch`); the partitions then share one
+cap and one 429 pause through a :class:`~deepseek_magic.batch.gate.SharedGate`
+(``gate=``), and dask is imported only there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import hashlib
-import math
 import ssl
 import threading
 import time
@@ -85,6 +85,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import httpx
 
+from deepseek_magic.batch.collector import collect_now, collector_paused
+from deepseek_magic.batch.gate import SharedGate, now
 from deepseek_magic.batch.limiter import AdaptiveLimiter
 from deepseek_magic.batch.loop import shared_loop
 from deepseek_magic.batch.results import (
@@ -94,9 +96,9 @@ from deepseek_magic.batch.results import (
     RowResult,
     _frame,
 )
-from deepseek_magic.client import AsyncChatClient
 from deepseek_magic.client.cache import ReplyCache, cache_key
 from deepseek_magic.client.estimate import estimate_cost
+from deepseek_magic.client.pooled import PooledChatClient
 from deepseek_magic.client.retry import RETRYABLE_STATUS, RetryPolicy
 from deepseek_magic.config.settings import Settings
 from deepseek_magic.core.errors import (
@@ -123,7 +125,7 @@ if TYPE_CHECKING:
     from deepseek_magic.conversation.exchange import Exchange
     from deepseek_magic.conversation.session import Session
 
-__all__ = ["DEFAULT_CONCURRENCY", "run_batch"]
+__all__ = ["DEFAULT_CONCURRENCY", "preview_batch", "run_batch"]
 
 T = TypeVar("T")
 
@@ -135,8 +137,8 @@ POLL_INTERVAL = 0.1
 #: Floor for the read timeout of non-streamed rows: DeepSeek closes a request that has not started
 #: inference after 10 minutes, and sends only blank lines until then.
 NON_STREAM_READ_TIMEOUT = 600.0
-#: Connections per httpx pool; a batch opens ``ceil(concurrency / POOL_SIZE)`` pools.
-POOL_SIZE = 8
+#: Seconds between looks at a shared gate (slots to take or give back, a pause another partition published).
+GATE_INTERVAL = 0.2
 #: Row values for list input: ``{item}`` and ``{value}`` both name the element.
 SCALAR_NAMES = ("item", "value")
 
@@ -187,6 +189,7 @@ class _Batch:
         session: Session,
         json_mode: bool,
         concurrency: int,
+        gate: SharedGate | None = None,
     ) -> None:
         self.jobs = jobs
         self.results = results
@@ -200,6 +203,10 @@ class _Batch:
         self.limiter: AdaptiveLimiter | None = None
         self.fatal: str | None = None
         self.finished = threading.Event()
+        #: A cap and a pause shared with the batch's other partitions; slots of it held now; its pause.
+        self.gate = gate
+        self.held = 0
+        self.pause_until = 0.0
 
     # ------------------------------------------------------------- row logic
 
@@ -265,6 +272,7 @@ class _Batch:
         self.results[job.position] = result
         tally = self.tally
         tally.done += 1
+        collect_now(tally.done)  # the automatic collector is paused while the batch runs (see .collector)
         tally.errors += error is not None
         tally.tokens += billed.total_tokens
         tally.cost += billed.cost or 0.0
@@ -276,24 +284,19 @@ class _Batch:
     # ------------------------------------------------------------- async part
 
     async def run(self, pending: list[_Job]) -> None:
-        """Send every pending row with at most ``concurrency`` requests in flight."""
+        """Send every pending row with at most ``concurrency`` requests in flight (and within a shared gate's slots)."""
+        gate = self.gate
         try:
-            self.limiter = AdaptiveLimiter(self.concurrency)
+            limiter = self.limiter = AdaptiveLimiter(self.concurrency)
             queue = deque(pending)
             count = min(self.concurrency, len(queue))
-            async with contextlib.AsyncExitStack() as stack:
-                # Several small pools rather than one big one: httpcore's pool scans every connection for
-                # every waiting request on each event (encode/httpcore#1035), which at 64 connections costs
-                # more CPU than the requests themselves. Sharding keeps each scan at POOL_SIZE.
-                clients = [
-                    await stack.enter_async_context(
-                        AsyncChatClient(max_connections=POOL_SIZE, verify=_shared_ssl_context())
-                    )
-                    for _ in range(math.ceil(count / POOL_SIZE))
-                ]
-                workers = [
-                    asyncio.create_task(self._worker(queue, clients[number // POOL_SIZE])) for number in range(count)
-                ]
+            if gate is not None:  # at least one slot of the shared cap before anything is sent
+                self.held = await _take_first(gate, count)
+                limiter.set_cap(self.held)
+            async with PooledChatClient(connections=count, verify=_shared_ssl_context()) as client:
+                workers = [asyncio.create_task(self._worker(queue, client)) for _ in range(count)]
+                if gate is not None:
+                    workers.append(asyncio.create_task(self._keep_slots(gate, queue, count, workers[:])))
                 try:
                     await asyncio.gather(*workers)
                 finally:
@@ -301,9 +304,37 @@ class _Batch:
                         worker.cancel()
                     await asyncio.gather(*workers, return_exceptions=True)
         finally:
+            if gate is not None and self.held:
+                gate.give(self.held)  # a blocking call, once, at the end: the slots must go back even when cancelled
+                self.held = 0
             self.finished.set()
 
-    async def _worker(self, queue: deque[_Job], client: AsyncChatClient) -> None:
+    async def _keep_slots(self, gate: SharedGate, queue: deque[_Job], count: int, workers: list[Any]) -> None:
+        """Hold as many of the shared cap's slots as there are rows to send (up to ``count``); give back the rest.
+
+        Also picks up a pause another partition published after a 429. Slots
+        are given back only above what is in flight, so the requests this
+        process sends never exceed the slots it holds.
+        """
+        limiter = self.limiter
+        assert limiter is not None
+        loop = asyncio.get_running_loop()
+        while not all(worker.done() for worker in workers):
+            await asyncio.sleep(GATE_INTERVAL)
+            self.pause_until = max(self.pause_until, await loop.run_in_executor(None, gate.paused_until))
+            wanted = max(1, min(count, len(queue) + limiter.in_flight, limiter.target))
+            if self.held < wanted:
+                self.held += await loop.run_in_executor(None, gate.take, wanted - self.held, 0)
+                limiter.set_cap(self.held)
+            else:
+                keep = max(wanted, limiter.in_flight, 1)
+                if self.held > keep:
+                    surplus = self.held - keep
+                    self.held = keep
+                    limiter.set_cap(keep)  # before the await: no worker can start on a slot being given back
+                    await loop.run_in_executor(None, gate.give, surplus)
+
+    async def _worker(self, queue: deque[_Job], client: PooledChatClient) -> None:
         while queue:
             job = queue.popleft()
             try:
@@ -314,7 +345,7 @@ class _Batch:
                 job.error = _one_line(f"{type(exc).__name__}: {exc}")
             self.finish(job)
 
-    async def _drive(self, job: _Job, client: AsyncChatClient) -> None:
+    async def _drive(self, job: _Job, client: PooledChatClient) -> None:
         limiter = self.limiter
         assert limiter is not None
         while job.request is not None and job.error is None:
@@ -324,6 +355,8 @@ class _Batch:
             if self.fatal is not None:
                 job.error = self.fatal
                 return
+            if self.gate is not None and self.pause_until > now():  # another partition was told to wait
+                await asyncio.sleep(self.pause_until - now())
             ticket = await limiter.acquire()
             outcome: Literal["ok", "rate_limited", "other"] = "other"
             try:
@@ -360,8 +393,18 @@ class _Batch:
             if not self.retry_policy.honours(exc.retry_after):
                 job.error = _one_line(f"{exc} (asked to wait {exc.retry_after:g} s; not waiting)")
                 return None
-            return exc.retry_after
-        return self.retry_policy.backoff(job.rate_limited - 1)  # not bounded by max_retries: MAX_RATE_LIMITED is
+            return self._share_pause(exc.retry_after)
+        # Not bounded by max_retries (MAX_RATE_LIMITED is); shared: a 429 speaks of the account, not of this row.
+        return self._share_pause(self.retry_policy.backoff(job.rate_limited - 1))
+
+    def _share_pause(self, seconds: float) -> float:
+        """Tell the other partitions to wait out a server's ``Retry-After`` too (it is the account's, not ours)."""
+        gate = self.gate
+        if gate is not None:
+            until = now() + seconds
+            self.pause_until = max(self.pause_until, until)
+            asyncio.get_running_loop().run_in_executor(None, gate.pause, until)
+        return seconds
 
     def _failure_pause(self, job: _Job, exc: DeepSeekError) -> float | None:
         # A connection closed after the request went out is not sent again: it may have been billed.
@@ -380,15 +423,34 @@ class _Batch:
         return None
 
 
+async def _take_first(gate: SharedGate, wanted: int) -> int:
+    """Wait (in a helper thread, a second at a time) until ``gate`` grants at least one slot; up to ``wanted``.
+
+    Cancelled meanwhile (an interrupt), a grant that still arrives is given
+    straight back, so no slot of the shared cap is lost.
+    """
+    loop = asyncio.get_running_loop()
+    while True:
+        grant = loop.run_in_executor(None, gate.take, wanted, 1.0)
+        try:
+            taken = await asyncio.shield(grant)
+        except asyncio.CancelledError:
+            grant.add_done_callback(lambda done: _give_back(gate, done))
+            raise
+        if taken:
+            return taken
+
+
+def _give_back(gate: SharedGate, grant: asyncio.Future[int]) -> None:
+    if not grant.cancelled() and grant.exception() is None and grant.result():
+        gate.give(grant.result())
+
+
 _ssl_context: ssl.SSLContext | None = None
 
 
 def _shared_ssl_context() -> ssl.SSLContext:
-    """One SSL context for every pool (building one costs ~30 ms).
-
-    The pools are built by httpx from the environment (no transport passed in),
-    so batch rows honour ``HTTP(S)_PROXY``/``NO_PROXY`` exactly as single requests.
-    """
+    """One SSL context for every batch (building one costs ~30 ms): httpx's, so rows trust what cells trust."""
     global _ssl_context
     if _ssl_context is None:
         _ssl_context = httpx.create_ssl_context()
@@ -417,7 +479,7 @@ def _rows(rows: Any) -> tuple[Any, list[dict[str, Any]]]:
         extra = (str(rows.name),) if isinstance(rows.name, str) and rows.name else ()
         return rows.index, [dict.fromkeys((*SCALAR_NAMES, *extra), value) for value in rows.tolist()]
     if type(rows).__module__.startswith("dask"):
-        raise ConfigError("this is a Dask collection: use run_dask_batch (or %%deepseek --over with a pandas frame)")
+        raise ConfigError("this is a Dask collection: use Session.batch, which returns a lazy Dask DataFrame")
     if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Iterable):
         raise ConfigError(f"a batch runs over a DataFrame or a list, not {type(rows).__name__}")
     records = []
@@ -463,6 +525,7 @@ def run_batch(
     confirm_above: float | None = None,
     confirmed: bool = False,
     namespace: Mapping[str, Any] | None = None,
+    gate: SharedGate | None = None,
     **options: Any,
 ) -> pd.DataFrame:
     """Ask ``template`` once per row and return the answers as a DataFrame in input order.
@@ -474,9 +537,45 @@ def run_batch(
     ``system``. The frame has the input's index and the columns ``reply`` (or,
     in JSON mode, the fields of each object, or ``data`` when replies are not
     objects), then :data:`USAGE_COLUMNS`; ``frame.attrs["batch"]`` holds the
-    run's figures. See the module docstring for errors, 429s, interrupts,
+    run's figures. ``gate`` is a cap shared with other parts of the same batch
+    running elsewhere (:mod:`.gate`; Dask partitions). See the module docstring for errors, 429s, interrupts,
     resuming and cost.
     """
+    with collector_paused():
+        return _run_batch(
+            session,
+            rows,
+            template,
+            json=json,
+            schema=schema,
+            concurrency=concurrency,
+            cache=cache,
+            progress=progress,
+            confirm_above=confirm_above,
+            confirmed=confirmed,
+            namespace=namespace,
+            gate=gate,
+            **options,
+        )
+
+
+def _run_batch(
+    session: Session,
+    rows: Any,
+    template: str,
+    *,
+    json: bool = False,
+    schema: Any = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    cache: ReplyCache | None = None,
+    progress: ProgressArg = None,
+    confirm_above: float | None = None,
+    confirmed: bool = False,
+    namespace: Mapping[str, Any] | None = None,
+    gate: SharedGate | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """The body of :func:`run_batch` (which pauses the automatic garbage collector around it)."""
     if concurrency < 1:
         raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
     started = time.monotonic()
@@ -516,6 +615,7 @@ def run_batch(
         session=session,
         json_mode=json_mode,
         concurrency=concurrency,
+        gate=gate,
     )
     fingerprint = hashlib.sha256()
     for position, record in enumerate(records):
@@ -643,3 +743,28 @@ def _wait(future: concurrent.futures.Future[None], batch: _Batch, progress: Prog
         future.cancel()
         batch.finished.wait(timeout=5.0)  # in-flight requests are closed; finished rows are in ``results``
         raise
+
+
+def preview_batch(session: Session, rows: Any, template: str, **options: Any) -> BatchPreview:
+    """What :func:`run_batch` would send and its upper cost estimate, sending nothing.
+
+    The same planning as a run (interpolation, the reply cache, resumed rows),
+    stopped where a run would ask for confirmation: a Dask batch previews every
+    partition first and checks the budget on their sum.
+    """
+    options.pop("progress", None)
+    options.pop("confirmed", None)
+    try:
+        frame = run_batch(session, rows, template, confirm_above=-1.0, confirmed=False, **options)
+    except BatchNeedsConfirmation as exc:
+        return exc.preview
+    # Nothing to send: every row was answered from the cache, kept from a run before, or failed before sending.
+    return BatchPreview(
+        total=len(frame),
+        to_send=0,
+        cached=int(frame["cached"].sum()),
+        resumed=int(frame.attrs["batch"]["resumed"]),
+        failed=int(frame["error"].notna().sum()),
+        estimate=0.0,
+        concurrency=int(options.get("concurrency", DEFAULT_CONCURRENCY)),
+    )

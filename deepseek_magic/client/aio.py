@@ -10,7 +10,7 @@ import asyncio
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -19,6 +19,7 @@ from deepseek_magic.client.flow import (
     CloseStep,
     EventCallback,
     Flow,
+    HttpAnswer,
     ReadStep,
     RetryNotice,
     SendStep,
@@ -46,6 +47,11 @@ async def _aread_up_to(chunks: AsyncIterator[bytes], cap: int) -> bytes:
         if size > cap:
             break
     return b"".join(parts)
+
+
+def _http(response: HttpAnswer) -> httpx.Response:
+    """The steps carry the response this loop opened: an ``httpx.Response``."""
+    return cast(httpx.Response, response)
 
 
 class AsyncChatClient:
@@ -146,14 +152,14 @@ class AsyncChatClient:
     async def _perform(self, step: Step, opened: list[httpx.Response]) -> Any:
         if type(step) is ChunkStep:
             if step.chunks is None:
-                step.chunks = step.response.aiter_bytes()
+                step.chunks = _http(step.response).aiter_bytes()
             return await anext(step.chunks, None)
         if type(step) is SendStep:
             return await self._open(step, opened)
         if type(step) is ReadStep:
-            return await _aread_up_to(step.response.aiter_bytes(), step.cap)
+            return await _aread_up_to(_http(step.response).aiter_bytes(), step.cap)
         if type(step) is CloseStep:
-            await step.response.aclose()
+            await _http(step.response).aclose()
         elif type(step) is SleepStep:
             await asyncio.sleep(step.seconds)
         return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Generator, Iterator
 from contextlib import closing
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -19,6 +19,7 @@ from deepseek_magic.client.flow import (
     CloseStep,
     EventCallback,
     Flow,
+    HttpAnswer,
     ReadStep,
     RetryNotice,
     SendStep,
@@ -37,6 +38,11 @@ from deepseek_magic.core.errors import (
 )
 from deepseek_magic.core.events import Accumulator, Event, Reply
 from deepseek_magic.providers import ChatRequest, HttpCall, get_provider
+
+
+def _http(response: HttpAnswer) -> httpx.Response:
+    """The steps carry the response this loop opened: an ``httpx.Response``."""
+    return cast(httpx.Response, response)
 
 
 class ChatClient:
@@ -160,15 +166,16 @@ class ChatClient:
     ) -> Any:
         if type(step) is ChunkStep:
             if step.chunks is None:
-                step.chunks = _body_chunks(step.response, readers, on_idle)
+                step.chunks = _body_chunks(_http(step.response), readers, on_idle)
             return next(step.chunks, None)
         if type(step) is SendStep:
             return self._open(step, opened)
         if type(step) is ReadStep:
-            return _read_up_to(step.response.iter_bytes(), step.cap)
+            return _read_up_to(_http(step.response).iter_bytes(), step.cap)
         if type(step) is CloseStep:
-            _stop_reader(readers, step.response)
-            step.response.close()
+            response = _http(step.response)
+            _stop_reader(readers, response)
+            response.close()
         elif type(step) is SleepStep:
             time.sleep(step.seconds)
         return None

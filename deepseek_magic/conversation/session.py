@@ -249,7 +249,16 @@ class Session:
         ``concurrency`` (16), ``cache`` (a :class:`~deepseek_magic.client.cache.ReplyCache`),
         ``progress``, ``confirm_above``/``confirmed`` (a cost threshold in USD),
         ``namespace``, and Settings fields. See :func:`deepseek_magic.batch.run_batch`.
+
+        Given a Dask DataFrame it returns a lazy Dask DataFrame with the same
+        columns; ``concurrency`` then caps the whole cluster (default: the
+        model's account limit) and ``send_key``/``cache`` say how workers get
+        the key and replies (:mod:`deepseek_magic.conversation.dask_batch`).
         """
+        if type(rows).__module__.startswith("dask"):
+            from deepseek_magic.conversation.dask_batch import dask_batch  # lazy: imports dask
+
+            return dask_batch(self, rows, template, **options)
         from deepseek_magic.batch.runner import run_batch  # downward (session → features); lazy: batches pull in pandas
 
         return run_batch(self, rows, template, **options)

@@ -104,7 +104,9 @@ def _in_peak(when: datetime, hours: list[list[int]]) -> bool:
     return any(start <= hour < end for start, end in hours)
 
 
+@lru_cache(maxsize=1024)
 def _parse_time(text: str) -> datetime:
+    """Remembered: every billed batch row looks up the same few dates."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 

@@ -68,6 +68,8 @@ class EmulatorState:
     requests: list[RecordedRequest] = field(default_factory=list)
     cache: PromptCache = field(default_factory=PromptCache)
     in_flight: int = 0
+    #: The most chat requests in flight at once so far (tests check a client's concurrency cap against it).
+    peak_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: Set when the server shuts down: open responses abort instead of running on.
     closing: threading.Event = field(default_factory=threading.Event)
@@ -100,6 +102,7 @@ class InFlight:
         counted = scope["type"] == "http" and str(scope.get("path", "")).endswith("/chat/completions")
         if counted:
             self.state.in_flight += 1
+            self.state.peak_in_flight = max(self.state.peak_in_flight, self.state.in_flight)
         try:
             await self.app(scope, receive, send)
         finally:

@@ -39,6 +39,12 @@ class RunningEmulator:
         state: EmulatorState = self.app.state.emulator
         return state.requests
 
+    @property
+    def state(self) -> EmulatorState:
+        """The live server state (``in_flight``, ``peak_in_flight``, …)."""
+        emulator: EmulatorState = self.app.state.emulator
+        return emulator
+
 
 def bind_socket(host: str = LOOPBACK, port: int = 0) -> socket.socket:
     """A listening TCP socket; port 0 picks a free one."""

@@ -266,7 +266,12 @@ class DeepSeekMagics(Magics):
     @argument("--async-delivery", action="store_true", help="Runware: submit the task and poll for the result.")
     @argument("--code", action="store_true", help="Put the reply's Python code block into a new cell below (not run).")
     @argument("--context", type=int, metavar="N", help="Send the last N cells run (source, output, error) first.")
-    @argument("--concurrency", type=int, default=16, help="With --over: requests in flight at once (default 16).")
+    @argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="With --over: requests in flight at once (default 16; over a Dask frame, the model's account limit).",
+    )
     @argument("--confirm", action="store_true", help="With --over: go ahead although the cost estimate is high.")
     @no_var_expand
     @cell_magic
@@ -380,7 +385,7 @@ class DeepSeekMagics(Magics):
         """``--over NAME``: the cell is a per-row template; the result is a DataFrame."""
         from IPython.display import display
 
-        from deepseek_magic.batch import run_batch
+        from deepseek_magic.batch import DEFAULT_CONCURRENCY, run_batch
         from deepseek_magic.ui.batch_progress import make_progress
 
         if not template.strip():
@@ -391,12 +396,16 @@ class DeepSeekMagics(Magics):
             raise UsageError("--over cannot be combined with --dry-run, --tools, --prefix, --code or --context")
         options = self._options(args)
         session = self.get_session(args.session)
+        rows = self.user_ns[args.over]
+        if type(rows).__module__.startswith("dask"):
+            self._run_dask_batch(args, template, session, rows, options)
+            return
         try:
             frame = run_batch(
                 session,
-                self.user_ns[args.over],
+                rows,
                 template.strip("\n"),
-                concurrency=args.concurrency,
+                concurrency=args.concurrency if args.concurrency is not None else DEFAULT_CONCURRENCY,
                 cache=self.reply_cache(args.no_cache),
                 progress=make_progress(self.shell),
                 confirm_above=self.batch_confirm_above,
@@ -410,6 +419,34 @@ class DeepSeekMagics(Magics):
             self.user_ns[args.out] = frame
         else:
             display(frame)
+
+    def _run_dask_batch(self, args: Any, template: str, session: Session, rows: Any, options: Any) -> None:
+        """``--over`` a Dask DataFrame: ``--out`` gets the lazy frame; the progress bar fills while it computes.
+
+        The notebook's namespace is not offered to the template here: it would
+        travel inside every task of the graph.
+        """
+        from IPython.display import display
+
+        from deepseek_magic.ui.batch_progress import make_progress
+
+        try:
+            lazy = session.batch(
+                rows,
+                template.strip("\n"),
+                concurrency=args.concurrency,
+                cache=self.reply_cache(args.no_cache),
+                progress=make_progress(self.shell),
+                confirm_above=self.batch_confirm_above,
+                confirmed=args.confirm,
+                **options,
+            )
+        except ValueError as exc:  # ConfigError and friends: one line, nothing sent
+            raise UsageError(str(exc)) from None
+        if args.out:
+            self.user_ns[args.out] = lazy
+        else:
+            display(lazy)
 
     def _fresh(self, session: Session, *, keep: bool) -> Session:
         """``--new``: an empty session (for a dry run, a throwaway copy)."""
