@@ -42,6 +42,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("jupyter") is None, reason="JupyterLab is installed by the lab and test extras")
 def test_lab_starts_the_emulator_and_jupyterlab_on_the_demo_notebook(tmp_path: Path) -> None:
     port = free_port()

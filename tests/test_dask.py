@@ -52,6 +52,7 @@ def settings(emu: Any) -> Settings:
     return Settings.build(base_url=emu.base_url, api_key=KEY)
 
 
+@pytest.mark.slow
 def test_dask_batch_equals_the_local_batch(emulator: Any, dask_client: Any, tmp_path: Path) -> None:
     local = run_batch(Session(settings=settings(emulator)), FRAME, TEMPLATE)
     ddf = dd.from_pandas(FRAME, npartitions=2)
@@ -71,6 +72,7 @@ def test_dask_batch_equals_the_local_batch(emulator: Any, dask_client: Any, tmp_
     assert replayed["cached"].all()
 
 
+@pytest.mark.slow
 def test_dask_json_columns_come_from_the_schema(emulator: Any, dask_client: Any) -> None:
     schema = {"type": "object", "properties": {"city": {"type": "string"}, "population": {"type": "integer"}}}
     ddf = dd.from_pandas(FRAME, npartitions=2)

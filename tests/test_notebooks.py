@@ -57,6 +57,7 @@ def markdown_of(cell: Any) -> str:
     return "\n".join(o.get("data", {}).get("text/markdown", "") for o in cell.outputs)
 
 
+@pytest.mark.slow
 def test_no_cell_failed(executed: tuple[Any, str]) -> None:
     nb, _ = executed
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
