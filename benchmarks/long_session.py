@@ -42,11 +42,11 @@ from pathlib import Path
 
 import httpx
 
-from deepseek_magic.cache import cache_key
-from deepseek_magic.config import Settings
-from deepseek_magic.events import Reply, Usage
+from deepseek_magic.client.cache import cache_key
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.conversation.session import Session, Turn
+from deepseek_magic.core.events import Reply, Usage
 from deepseek_magic.providers import get_provider
-from deepseek_magic.session import Session, Turn
 
 BUILD_TARGET_MS = 50.0
 MEMORY_TARGET = 1.5

@@ -61,7 +61,7 @@ try:  # so that the script also runs from a checkout that is not installed
 except ImportError:  # pragma: no cover - depends on the environment
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deepseek_magic.events import Accumulator, ContentDelta, Event, Finish, ReasoningDelta, Reply, Usage
+from deepseek_magic.core.events import Accumulator, ContentDelta, Event, Finish, ReasoningDelta, Reply, Usage
 from deepseek_magic.ui import progress as progress_module
 from deepseek_magic.ui import static
 from deepseek_magic.ui import throttle as throttle_module

@@ -49,8 +49,8 @@ except ImportError:  # pragma: no cover - depends on the environment
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from deepseek_magic.client import ChatClient
-from deepseek_magic.config import Settings
-from deepseek_magic.events import Event
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.core.events import Event
 from deepseek_magic.providers import ChatRequest
 
 #: The target from the project issue: this client at most 1.5x raw httpx.

@@ -11,18 +11,18 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .client import AsyncChatClient, ChatClient
-    from .config import Settings
-    from .events import Reply, Usage
-    from .session import Session
+    from deepseek_magic.client import AsyncChatClient, ChatClient
+    from deepseek_magic.config.settings import Settings
+    from deepseek_magic.conversation.session import Session
+    from deepseek_magic.core.events import Reply, Usage
 
 _LAZY = {
-    "Session": "deepseek_magic.session",
-    "Settings": "deepseek_magic.config",
+    "Session": "deepseek_magic.conversation.session",
+    "Settings": "deepseek_magic.config.settings",
     "ChatClient": "deepseek_magic.client",
     "AsyncChatClient": "deepseek_magic.client",
-    "Reply": "deepseek_magic.events",
-    "Usage": "deepseek_magic.events",
+    "Reply": "deepseek_magic.core.events",
+    "Usage": "deepseek_magic.core.events",
 }
 
 __all__ = [
@@ -40,14 +40,14 @@ __all__ = [
 
 def load_ipython_extension(shell: Any) -> None:
     """``%load_ext deepseek_magic``: register ``%%deepseek`` and ``%deepseek``."""
-    from .magics import load
+    from deepseek_magic.ipython.magics import load
 
     load(shell)
 
 
 def unload_ipython_extension(shell: Any) -> None:
     """``%unload_ext deepseek_magic``."""
-    from .magics import unload
+    from deepseek_magic.ipython.magics import unload
 
     unload(shell)
 

@@ -17,27 +17,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
+from deepseek_magic.core.extras import emulator_missing
+
 DEMO_NOTEBOOK = Path("notebooks") / "quickstart.ipynb"
 EMULATOR_KEY = "sk-emulator"
-#: The emulator's server stack: the optional extra ``emulator`` (pulled in by ``lab`` and ``test``), never the library.
-EMULATOR_STACK = ("starlette", "uvicorn")
-
-
-def emulator_missing() -> str | None:
-    """One line saying how to install the emulator's server stack, or ``None`` when it is installed."""
-    from importlib.util import find_spec
-
-    missing = []
-    for name in EMULATOR_STACK:
-        try:
-            found = find_spec(name) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            missing.append(name)
-    if not missing:
-        return None
-    return f'the emulator needs {" and ".join(missing)}: pip install "deepseek-magic[emulator]"'
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         if problem:
             print(f"deepseek-magic emulator: {problem}", file=sys.stderr)
             return 1
-        from .emulator.cli import main as emulator_main
+        from deepseek_magic.emulator.cli import main as emulator_main
 
         return int(emulator_main(args[1:]))
     parser = argparse.ArgumentParser(prog="deepseek-magic", description=__doc__)
@@ -71,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def needs_emulator(environ: dict[str, str] | os._Environ[str]) -> bool:
     """True when no key for the configured provider is in the environment."""
-    from .config import key_variable
-    from .errors import ConfigError
+    from deepseek_magic.config.settings import key_variable
+    from deepseek_magic.core.errors import ConfigError
 
     provider = (environ.get("DEEPSEEK_PROVIDER") or "deepseek").strip().lower()
     try:
@@ -85,7 +68,7 @@ def needs_emulator(environ: dict[str, str] | os._Environ[str]) -> bool:
 @contextmanager
 def demo_emulator(environ: dict[str, str]) -> Iterator[str]:
     """Run the emulator with demo pacing and point ``environ`` at it."""
-    from .emulator import EmulatorConfig, run_in_thread
+    from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 
     with run_in_thread(EmulatorConfig(api_key=EMULATOR_KEY, tps=60.0, ttft=0.6)) as emu:
         environ.update(emulator_environment(emu.base_url))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deepseek_magic.events import (
+from deepseek_magic.core.events import (
     Accumulator,
     ContentDelta,
     Error,
@@ -13,6 +13,7 @@ from deepseek_magic.events import (
     ToolCallDelta,
     Usage,
 )
+from deepseek_magic.core.records import saved_reply
 from deepseek_magic.providers import get_provider
 
 
@@ -89,7 +90,7 @@ def test_reply_round_trips_through_a_dict() -> None:
         Usage(prompt_tokens=3, completion_tokens=2, total_tokens=5, reasoning_tokens=1),
         Finish("stop", matched_stop="END"),
     )
-    again = Reply.from_dict(reply.to_dict())
+    again = saved_reply(reply.to_dict())
     assert again == reply
     assert again.matched_stop == "END"
 
@@ -131,5 +132,5 @@ def test_insufficient_system_resource_is_kept_verbatim() -> None:
 def test_a_reply_with_several_choices_round_trips() -> None:
     reply = build(ContentDelta("A", 0), ContentDelta("B", 1), Finish("stop", choice=0), Finish("stop", choice=1))
     assert reply.choices[0] is not reply
-    again = Reply.from_dict(reply.to_dict())
+    again = saved_reply(reply.to_dict())
     assert [c.content for c in again.choices] == ["A", "B"]

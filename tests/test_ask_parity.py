@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from deepseek_magic import Session, Settings
-from deepseek_magic.cache import ReplyCache
+from deepseek_magic.client.cache import ReplyCache
+from deepseek_magic.core.errors import BudgetExceeded, DeepSeekError
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.errors import BudgetExceeded, DeepSeekError
 
 KEY = "sk-parity"
 

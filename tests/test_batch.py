@@ -25,9 +25,9 @@ from deepseek_magic.batch import (
     run_batch,
     shared_loop,
 )
-from deepseek_magic.cache import ReplyCache
+from deepseek_magic.client.cache import ReplyCache
+from deepseek_magic.core.errors import BudgetExceeded, ConfigError
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.errors import BudgetExceeded, ConfigError
 from deepseek_magic.ui.batch_progress import TextBatchProgress, WidgetBatchProgress, format_duration, make_progress
 
 KEY = "sk-emulator"

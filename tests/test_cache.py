@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from deepseek_magic.cache import ReplyCache, cache_key, default_cache_path
-from deepseek_magic.config import Settings
-from deepseek_magic.events import Reply, ToolCall, Usage
+from deepseek_magic.client.cache import ReplyCache, cache_key, default_cache_path
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.core.events import Reply, ToolCall, Usage
 from deepseek_magic.providers import ChatRequest
 
 ASK = [{"role": "user", "content": "Name three prime numbers."}]

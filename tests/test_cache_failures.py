@@ -17,9 +17,9 @@ import pytest
 from cache_lock import lock_held
 
 from deepseek_magic import Session, Settings
-from deepseek_magic.cache import BUSY_TIMEOUT, ReplyCache
+from deepseek_magic.client.cache import BUSY_TIMEOUT, ReplyCache
+from deepseek_magic.core.events import Reply, Usage
 from deepseek_magic.emulator import EmulatorConfig, RunningEmulator, run_in_thread
-from deepseek_magic.events import Reply, Usage
 
 KEY = "sk-emulator"
 

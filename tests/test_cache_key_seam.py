@@ -5,8 +5,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from deepseek_magic import cache
-from deepseek_magic.cache import CacheKeyed, _canonical_body
+from deepseek_magic.client import cache
+from deepseek_magic.client.cache import CacheKeyed, _canonical_body
 from deepseek_magic.providers import get_provider
 
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from comms import Transcript, record_comms
 
-from deepseek_magic.config import Settings
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.conversation.session import Session
+from deepseek_magic.core.events import ContentDelta, Event, Reply
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.events import ContentDelta, Event, Reply
-from deepseek_magic.session import Session
 from deepseek_magic.ui.chat_widget import ChatWidget, OutputReplyView
 from deepseek_magic.ui.static import ReplyHeader
 
@@ -288,8 +288,8 @@ def test_on_a_real_kernel_the_key_stays_off_iopub_and_the_chat_streams_into_its_
     with run_in_thread(EmulatorConfig(api_key=KEY)) as emu, real_kernel({}) as kernel:
         setup = kernel.run(
             "from deepseek_magic.client import ChatClient\n"
-            "from deepseek_magic.config import Settings\n"
-            "from deepseek_magic.session import Session\n"
+            "from deepseek_magic.config.settings import Settings\n"
+            "from deepseek_magic.conversation.session import Session\n"
             "from deepseek_magic.ui.chat_widget import ChatWidget\n"
             "from deepseek_magic.ui.settings_form import SettingsForm\n"
             f"settings = Settings.build(base_url={emu.base_url!r})\n"

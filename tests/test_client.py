@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 
 from deepseek_magic.client import AsyncChatClient, ChatClient, parse_retry_after, retry_delay
-from deepseek_magic.config import Settings
-from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.errors import (
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.core.errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
@@ -32,7 +31,8 @@ from deepseek_magic.errors import (
     redact,
     status_error,
 )
-from deepseek_magic.events import Accumulator, ContentDelta, Event, ReasoningDelta, ResponseMeta, Usage
+from deepseek_magic.core.events import Accumulator, ContentDelta, Event, ReasoningDelta, ResponseMeta, Usage
+from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 from deepseek_magic.providers import ChatRequest
 
 KEY = "sk-emulator"

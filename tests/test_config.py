@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from deepseek_magic.config import Settings
-from deepseek_magic.errors import ConfigError
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.core.errors import ConfigError
 
 KEY = "sk-canary-0123456789abcdef"
 

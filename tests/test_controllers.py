@@ -1,4 +1,4 @@
-"""Views only render: the form's and the chat's network work lives in deepseek_magic.controllers."""
+"""Views only render: the form's and the chat's network work lives in deepseek_magic.conversation.controllers."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from deepseek_magic.client import ChatClient
-from deepseek_magic.config import Settings
-from deepseek_magic.controllers import AccountController, ChatController
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.conversation.controllers import AccountController, ChatController
+from deepseek_magic.conversation.session import Session
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.session import Session
 
 UI = Path(__file__).resolve().parents[1] / "deepseek_magic" / "ui"
 KEY = "sk-emulator"

@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 
 from deepseek_magic import Session, Settings
-from deepseek_magic.batch import batch_partition, run_batch, run_dask_batch
-from deepseek_magic.cache import ReplyCache
+from deepseek_magic.batch import run_batch
+from deepseek_magic.client.cache import ReplyCache
+from deepseek_magic.conversation.dask_batch import batch_partition, run_dask_batch
+from deepseek_magic.core.errors import ConfigError
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.errors import ConfigError
 
 dd = pytest.importorskip("dask.dataframe", reason="dask[dataframe] is an optional extra: pip install '.[dask]'")
 distributed = pytest.importorskip("distributed", reason="dask.distributed is an optional extra: pip install '.[dask]'")

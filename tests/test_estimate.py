@@ -6,9 +6,9 @@ import pytest
 
 from deepseek_magic import Session, Settings
 from deepseek_magic.batch import BatchNeedsConfirmation, run_batch
-from deepseek_magic.errors import BudgetExceeded
-from deepseek_magic.estimate import DEFAULT_OUTPUT_TOKENS, estimate_cost, prompt_tokens
-from deepseek_magic.pricing import PRICES
+from deepseek_magic.client.estimate import DEFAULT_OUTPUT_TOKENS, estimate_cost, prompt_tokens
+from deepseek_magic.core.errors import BudgetExceeded
+from deepseek_magic.core.pricing import PRICES
 from deepseek_magic.providers import ChatRequest
 
 MESSAGES = [{"role": "user", "content": "Name a prime"}]

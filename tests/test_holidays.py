@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from deepseek_magic.events import Usage
-from deepseek_magic.holidays import china_date, china_holiday, covered_years
-from deepseek_magic.pricing import PriceTable
+from deepseek_magic.core.events import Usage
+from deepseek_magic.core.holidays import china_date, china_holiday, covered_years
+from deepseek_magic.core.pricing import PriceTable
 from deepseek_magic.providers import get_provider
 
 USAGE = Usage(prompt_tokens=374, completion_tokens=61, cache_hit_tokens=256, cache_miss_tokens=118)

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from deepseek_magic.errors import DeepSeekError
-from deepseek_magic.interpolation import STR_CAP, InterpolationError, interpolate, render_value
+from deepseek_magic.core.errors import DeepSeekError
+from deepseek_magic.features.interpolation import STR_CAP, InterpolationError, interpolate, render_value
 
 
 class Thing:

@@ -15,10 +15,10 @@ from pydantic import BaseModel
 from shell import TestingShell, loaded_magics
 
 from deepseek_magic.batch import BatchNeedsConfirmation
+from deepseek_magic.conversation.session import SessionFileError
+from deepseek_magic.core.errors import ConfigError, DeepSeekError
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.errors import ConfigError, DeepSeekError
-from deepseek_magic.magics import DeepSeekMagics
-from deepseek_magic.session import SessionFileError
+from deepseek_magic.ipython.magics import DeepSeekMagics
 
 KEY = "sk-emulator"
 
@@ -473,7 +473,7 @@ def test_an_interrupt_before_any_output_still_leaves_a_static_interrupted_reply(
         raise KeyboardInterrupt
 
     monkeypatch.setattr("deepseek_magic.ui.choose.in_kernel", lambda shell: True)
-    monkeypatch.setattr("deepseek_magic.session.Session.ask", interrupted)
+    monkeypatch.setattr("deepseek_magic.conversation.session.Session.ask", interrupted)
     with capture_output() as captured, pytest.raises(KeyboardInterrupt):
         ip.run_cell("%%deepseek --view text\nHello")
     assert "interrupted" in captured.outputs[-1].data["text/markdown"]

@@ -16,7 +16,7 @@ from shell import TestingShell, loaded_magics
 from traitlets import TraitError
 
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.magics import DeepSeekMagics
+from deepseek_magic.ipython.magics import DeepSeekMagics
 
 KEY = "sk-emulator"
 

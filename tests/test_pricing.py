@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from deepseek_magic import Session, Settings
+from deepseek_magic.core.errors import BudgetExceeded
+from deepseek_magic.core.events import Usage
+from deepseek_magic.core.pricing import PriceTable
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.errors import BudgetExceeded
-from deepseek_magic.events import Usage
-from deepseek_magic.pricing import PriceTable
 
 USAGE = Usage(prompt_tokens=374, completion_tokens=61, total_tokens=435, cache_hit_tokens=256, cache_miss_tokens=118)
 

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from deepseek_magic import providers
-from deepseek_magic.config import Settings
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.conversation.session import Session
+from deepseek_magic.core.errors import ConfigError
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.errors import ConfigError
 from deepseek_magic.providers import ModelInfo, OpenAICompatible, catalog, get_provider, provider_names, register
-from deepseek_magic.session import Session
 
 REPO = Path(__file__).resolve().parents[1]
 BUILTINS = ["deepseek", "anyfast", "evolink", "runware"]

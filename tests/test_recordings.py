@@ -23,7 +23,7 @@ from recordings import (
 )
 
 from deepseek_magic.client import StreamDecoder
-from deepseek_magic.events import Accumulator, Reply
+from deepseek_magic.core.events import Accumulator, Reply
 from deepseek_magic.providers import get_provider
 
 DEEPSEEK = get_provider("deepseek")

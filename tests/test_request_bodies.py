@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from deepseek_magic.config import Settings
-from deepseek_magic.errors import ConfigError
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.core.errors import ConfigError
 from deepseek_magic.providers import ChatRequest, get_provider
 
 USER = [{"role": "user", "content": "hi"}]

@@ -9,8 +9,8 @@ import pytest
 
 from deepseek_magic import Session, Settings
 from deepseek_magic.client import ChatClient
+from deepseek_magic.core.errors import AuthenticationError, ConfigError, InsufficientBalanceError, RateLimitError
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.errors import AuthenticationError, ConfigError, InsufficientBalanceError, RateLimitError
 from deepseek_magic.providers import ChatRequest
 
 ASK = [{"role": "user", "content": "Describe the sea in two sentences."}]
@@ -117,7 +117,7 @@ def test_models_listed_through_the_reseller_route(emulator: Any) -> None:
 
 
 def test_matched_stop_and_capacity_finish_are_shown_in_the_footer() -> None:
-    from deepseek_magic.events import Reply
+    from deepseek_magic.core.events import Reply
     from deepseek_magic.ui.static import footer_text
 
     assert "at stop '.'" in footer_text(Reply(content="x", finish_reason="stop", matched_stop="."), None)

@@ -22,9 +22,8 @@ import pytest
 import deepseek_magic.client as client_module
 from deepseek_magic import Session, providers
 from deepseek_magic.client import AsyncChatClient, ChatClient, StreamDecoder
-from deepseek_magic.config import Settings
-from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.errors import (
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.core.errors import (
     APITimeoutError,
     AuthenticationError,
     ConfigError,
@@ -34,7 +33,8 @@ from deepseek_magic.errors import (
     ServerError,
     StreamInterrupted,
 )
-from deepseek_magic.events import Accumulator, ContentDelta, Event, Finish, ReasoningDelta, ResponseMeta, Usage
+from deepseek_magic.core.events import Accumulator, ContentDelta, Event, Finish, ReasoningDelta, ResponseMeta, Usage
+from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 from deepseek_magic.providers import ChatRequest, get_provider
 from deepseek_magic.providers.runware import RUNWARE, RunwareProvider, task_url
 

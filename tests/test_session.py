@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from deepseek_magic import Session, Settings
+from deepseek_magic.conversation.session import SessionFileError, Turn
+from deepseek_magic.core.errors import ReplyError, StreamInterrupted
+from deepseek_magic.core.events import ContentDelta, Reply
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.errors import ReplyError, StreamInterrupted
-from deepseek_magic.events import ContentDelta, Reply
-from deepseek_magic.session import SessionFileError, Turn
 
 KEY = "sk-emulator"
 WEATHER = {
@@ -128,7 +128,7 @@ def test_save_load_round_trip(emulator: Any, tmp_path: Path) -> None:
     assert [t.to_dict() for t in loaded.turns] == [t.to_dict() for t in session.turns]
     assert loaded.settings.model == "deepseek-v4-pro" and loaded.system == "Be brief."
     assert KEY not in path.read_text()
-    json.loads(path.read_text())  # well-formed
+    assert [json.loads(line)["key"] for line in path.read_text().splitlines()[1:]] == ["a", "b"]  # JSON Lines
 
 
 @pytest.mark.parametrize(
@@ -148,7 +148,9 @@ def test_save_is_atomic(emulator: Any, tmp_path: Path, monkeypatch: pytest.Monke
     path = session.save(tmp_path / "s.json")
     before = path.read_text()
     session.ask("more", key="b")
-    monkeypatch.setattr("deepseek_magic.session.json.dumps", lambda *a, **k: (_ for _ in ()).throw(OSError("disk")))
+    monkeypatch.setattr(
+        "deepseek_magic.conversation.store.json.dumps", lambda *a, **k: (_ for _ in ()).throw(OSError("disk"))
+    )
     with pytest.raises(OSError):
         session.save(path)
     assert path.read_text() == before
@@ -238,9 +240,8 @@ def test_load_reads_every_turn_field_of_a_hand_written_file(tmp_path: Path) -> N
 def test_save_writes_every_turn_field_and_load_gets_them_back(tmp_path: Path) -> None:
     original = Session.load(hand_written_file(tmp_path / "hand.json"), settings=Settings.build())
     path = original.save(tmp_path / "deeper" / "still" / "s.json")  # missing folders are made
-    saved = json.loads(path.read_text(encoding="utf-8"))
-    assert saved["name"] == "research" and saved["system"] == "Sticky."
-    first, partial, stopped = saved["turns"]
+    head, first, partial, stopped = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines())
+    assert head["name"] == "research" and head["system"] == "Sticky." and head["turns"] == 3
     assert first["status"] == "complete" and first["intermediate"] == TOOL_ROUND
     assert (first["system"], first["model"], first["provider"]) == ("Be brief.", "deepseek-v4-pro", "deepseek")
     assert first["created"] == 1700000000.5
@@ -263,15 +264,15 @@ def test_save_keeps_text_as_written(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"status": "paused"}, "unknown turn status 'paused'"),
-        ({"key": 1}, "turn field 'key' has the wrong type (int)"),
-        ({"prompt": ["x"]}, "turn field 'prompt' has the wrong type (list)"),
-        ({"system": 3}, "turn field 'system' has the wrong type (int)"),
-        ({"model": None}, "turn field 'model' has the wrong type (NoneType)"),
-        ({"provider": 2}, "turn field 'provider' has the wrong type (int)"),
-        ({"created": "today"}, "turn field 'created' has the wrong type (str)"),
-        ({"intermediate": {"role": "tool"}}, "turn field 'intermediate' has the wrong type (dict)"),
-        ({"intermediate": ["text"]}, "a turn's intermediate messages must be objects"),
+        ({"status": "paused"}, "turns.0.status: Input should be 'complete', 'partial' or 'interrupted'"),
+        ({"key": 1}, "turns.0.key: Input should be a valid string"),
+        ({"prompt": ["x"]}, "turns.0.prompt: Input should be a valid string"),
+        ({"system": 3}, "turns.0.system: Input should be a valid string"),
+        ({"model": None}, "turns.0.model: Input should be a valid string"),
+        ({"provider": 2}, "turns.0.provider: Input should be a valid string"),
+        ({"created": "today"}, "turns.0.created: Input should be a valid number"),
+        ({"intermediate": {"role": "tool"}}, "turns.0.intermediate: Input should be a valid list"),
+        ({"intermediate": ["text"]}, "turns.0.intermediate.0: Input should be a JSON object"),
     ],
 )
 def test_a_turn_with_a_wrong_field_loads_nothing(tmp_path: Path, change: dict[str, Any], message: str) -> None:
@@ -286,10 +287,10 @@ def test_a_turn_with_a_wrong_field_loads_nothing(tmp_path: Path, change: dict[st
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ('{"version": 1, "turns": [\n{"key": "k", "prompt": "p", "reply": {}}\n]}\nextra', "unexpected text after"),
-        ('{"version": 1, "turns": [\n{"key": "k", "prompt": "p", "reply": {}}\n', "ends before its last turn"),
-        ("[1, 2]", "a session file holds one JSON object"),
-        ('{"version": 1, "turns": ["not a turn"]}', "a turn must be an object"),
+        ('{"version": 1, "turns": [\n{"key": "k", "prompt": "p", "reply": {}}\n]}\nextra', "Extra data: line 4"),
+        ('{"version": 1, "turns": [\n{"key": "k", "prompt": "p", "reply": {}}\n', "Expecting ',' delimiter"),
+        ("[1, 2]", "the file: Input should be a JSON object"),
+        ('{"version": 1, "turns": ["not a turn"]}', "turns.0: Input should be a JSON object"),
     ],
 )
 def test_a_damaged_file_says_what_is_wrong(tmp_path: Path, content: str, message: str) -> None:

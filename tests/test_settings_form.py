@@ -16,9 +16,9 @@ from comms import record_comms
 from ipywidgets.widgets import widget as widget_module
 
 from deepseek_magic.client import ChatClient
-from deepseek_magic.config import Settings
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.core.errors import AuthenticationError, ConfigError
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.errors import AuthenticationError, ConfigError
 from deepseek_magic.ui.settings_form import SettingsForm, describe_balance
 
 EMULATOR_KEY = "sk-emulator-5f3a9c1e7b2d4f60"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepseek_magic.sse import SSEDecoder, SSEEvent
+from deepseek_magic.client.sse import SSEDecoder, SSEEvent
 
 
 def decode(*pieces: bytes) -> list[SSEEvent]:

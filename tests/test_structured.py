@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field, TypeAdapter
 
-from deepseek_magic.errors import ConfigError, ReplyError
-from deepseek_magic.structured import (
+from deepseek_magic.core.errors import ConfigError, ReplyError
+from deepseek_magic.features.structured import (
     JSON_INSTRUCTION,
     SchemaLookupError,
     StructuredOutputError,

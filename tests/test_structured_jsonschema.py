@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from deepseek_magic.structured import StructuredOutputError, retry_message, validate
+from deepseek_magic.features.structured import StructuredOutputError, retry_message, validate
 
 
 @pytest.mark.parametrize(

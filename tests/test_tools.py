@@ -9,10 +9,10 @@ from typing import Any, Literal
 import pytest
 
 from deepseek_magic import Session, Settings
+from deepseek_magic.core.errors import ConfigError
+from deepseek_magic.core.events import ToolCall
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.errors import ConfigError
-from deepseek_magic.events import ToolCall
-from deepseek_magic.tools import RESULT_CAP, Tool, ToolBox, encode_result, tool
+from deepseek_magic.features.tools import RESULT_CAP, Tool, ToolBox, encode_result, tool
 
 
 def get_weather(city: str, unit: Literal["C", "F"] = "C") -> dict[str, Any]:

@@ -22,8 +22,7 @@ from recordings import REAL_FIXTURES, as_sse
 
 from deepseek_magic import Session, Settings
 from deepseek_magic.client import StreamDecoder
-from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.events import (
+from deepseek_magic.core.events import (
     Accumulator,
     ContentDelta,
     Error,
@@ -33,6 +32,7 @@ from deepseek_magic.events import (
     ToolCallDelta,
     Usage,
 )
+from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 from deepseek_magic.providers import get_provider
 from deepseek_magic.ui import static
 from deepseek_magic.ui.render import markdown_to_html, sanitize, split_blocks

@@ -3,16 +3,16 @@
 The public names live here; :mod:`.runner` sends the rows (below the session
 layer: it is handed a session and never imports it), :mod:`.loop` is the
 event-loop thread it runs on, :mod:`.limiter` paces rows under 429s,
-:mod:`.results` turns rows into a DataFrame, and :mod:`.dask` runs it per
-partition of a Dask DataFrame (it builds sessions on the workers).
+and :mod:`.results` turns rows into a DataFrame. Running it per partition of
+a Dask DataFrame builds sessions on the workers, so that part lives one layer
+up, in :mod:`deepseek_magic.conversation.dask_batch`.
 """
 
 from __future__ import annotations
 
-from .dask import batch_partition, run_dask_batch
-from .limiter import AdaptiveLimiter
-from .loop import LoopThread, shared_loop
-from .results import (
+from deepseek_magic.batch.limiter import AdaptiveLimiter
+from deepseek_magic.batch.loop import LoopThread, shared_loop
+from deepseek_magic.batch.results import (
     USAGE_COLUMNS,
     BatchNeedsConfirmation,
     BatchPreview,
@@ -21,7 +21,7 @@ from .results import (
     _frame,
     batch_meta,
 )
-from .runner import DEFAULT_CONCURRENCY, run_batch
+from deepseek_magic.batch.runner import DEFAULT_CONCURRENCY, run_batch
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -34,8 +34,6 @@ __all__ = [
     "RowResult",
     "_frame",
     "batch_meta",
-    "batch_partition",
     "run_batch",
-    "run_dask_batch",
     "shared_loop",
 ]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
-from ..errors import (
+from deepseek_magic.core.errors import (
     ConfigError,
     DeepSeekError,
 )
@@ -118,7 +118,7 @@ def _frame(results: Sequence[RowResult], index: Any, json_mode: bool) -> pd.Data
 def _schema_fields(schema: Any) -> list[str] | None:
     if schema is None:
         return None
-    from ..structured import json_schema_of
+    from deepseek_magic.features.structured import json_schema_of
 
     properties = json_schema_of(schema).get("properties")
     return [str(name) for name in properties] if isinstance(properties, dict) else None

@@ -9,10 +9,10 @@ loop (no nest-asyncio; DESIGN.md "Async"). Progress is reported from the
 calling thread too, which is where widget updates belong.
 
 What a row is: the template interpolated with the row's columns (plus an
-optional namespace for other names) by :func:`~deepseek_magic.interpolation.interpolate`,
-planned by an :class:`~deepseek_magic.session.Exchange` so JSON parsing,
+optional namespace for other names) by :func:`~deepseek_magic.features.interpolation.interpolate`,
+planned by an :class:`~deepseek_magic.conversation.exchange.Exchange` so JSON parsing,
 validation and the one retry are exactly those of a single ask. Rows are
-planned on a *scratch* :class:`~deepseek_magic.session.Session` that shares the
+planned on a *scratch* :class:`~deepseek_magic.conversation.session.Session` that shares the
 caller's settings and prices but has no turns, and ``Exchange.finish()`` is
 never called: rows neither see the conversation's history nor become turns
 in it (a thousand rows in ``%deepseek history`` would help nobody). The system
@@ -54,7 +54,7 @@ requests themselves.
 
 Cost: before anything is sent the cost is estimated from the price table,
 pricing every prompt as uncached at about 3 characters per token and every
-answer at ``max_tokens`` (:data:`~deepseek_magic.estimate.DEFAULT_OUTPUT_TOKENS`
+answer at ``max_tokens`` (:data:`~deepseek_magic.client.estimate.DEFAULT_OUTPUT_TOKENS`
 when unset; a JSON retry is not foreseen), by the same estimator as the
 session's ``max_cost``. Above ``confirm_above`` the batch stops with
 :class:`BatchNeedsConfirmation` unless ``confirmed=True``. In the result,
@@ -83,10 +83,21 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import httpx
 
-from ..cache import ReplyCache, cache_key
-from ..client import AsyncChatClient
-from ..config import Settings
-from ..errors import (
+from deepseek_magic.batch.limiter import AdaptiveLimiter
+from deepseek_magic.batch.loop import shared_loop
+from deepseek_magic.batch.results import (
+    BatchNeedsConfirmation,
+    BatchPreview,
+    ProgressArg,
+    RowResult,
+    _frame,
+)
+from deepseek_magic.client import AsyncChatClient
+from deepseek_magic.client.cache import ReplyCache, cache_key
+from deepseek_magic.client.estimate import estimate_cost
+from deepseek_magic.client.retry import RETRYABLE_STATUS, RetryPolicy
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.core.errors import (
     APIConnectionError,
     APIStatusError,
     AuthenticationError,
@@ -98,25 +109,16 @@ from ..errors import (
     RateLimitError,
     StreamInterrupted,
 )
-from ..estimate import estimate_cost
-from ..events import Reply, Usage
-from ..interpolation import InterpolationError, interpolate
-from ..providers import ChatRequest, get_provider
-from ..retry import RETRYABLE_STATUS, RetryPolicy
-from .limiter import AdaptiveLimiter
-from .loop import shared_loop
-from .results import (
-    BatchNeedsConfirmation,
-    BatchPreview,
-    ProgressArg,
-    RowResult,
-    _frame,
-)
+from deepseek_magic.core.events import Reply, Usage
+from deepseek_magic.core.records import saved_reply
+from deepseek_magic.features.interpolation import InterpolationError, interpolate
+from deepseek_magic.providers import ChatRequest, get_provider
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..session import Exchange, Session
+    from deepseek_magic.conversation.exchange import Exchange
+    from deepseek_magic.conversation.session import Session
 
 __all__ = ["DEFAULT_CONCURRENCY", "run_batch"]
 
@@ -217,7 +219,7 @@ class _Batch:
         if not cached:
             self.bill(job, reply.usage)
             if self.cache is not None:
-                job.to_store.append((job.key, Reply.from_dict(reply.to_dict())))
+                job.to_store.append((job.key, saved_reply(reply.to_dict())))
         job.exchange.accept(reply)
         self.next_request(job)
 

@@ -13,10 +13,10 @@ The library never imports this package at runtime; tests, demos and the
 
 from __future__ import annotations
 
-from .app import RecordedRequest, create_app
-from .config import EmulatorConfig, Scripted
-from .faults import Fault, parse_fault
-from .server import RunningEmulator, run_in_thread
+from deepseek_magic.emulator.app import RecordedRequest, create_app
+from deepseek_magic.emulator.config import EmulatorConfig, Scripted
+from deepseek_magic.emulator.faults import Fault, parse_fault
+from deepseek_magic.emulator.server import RunningEmulator, run_in_thread
 
 __all__ = [
     "EmulatorConfig",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ..cli import emulator_missing
+from deepseek_magic.core.extras import emulator_missing
 
 _problem = emulator_missing()
 if _problem:
     raise SystemExit(f"python -m deepseek_magic.emulator: {_problem}")
 
-from .cli import main  # noqa: E402 - only once the server stack is known to be there
+from deepseek_magic.emulator.cli import main  # noqa: E402 - only once the server stack is known to be there
 
 raise SystemExit(main())

@@ -27,21 +27,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .bodies import read_capped
-from .chunks import Meta, completion_body, stream_chunks
-from .config import EmulatorConfig, Scripted
-from .errors import ApiError, auth_error, concurrency_error, envelope
-from .faults import NO_FAULT, Fault, fault_error, parse_fault
-from .flavours import DEEPSEEK, Flavour, flavour_for, reseller_paths
-from .generation import Choice, realise
-from .oddities import EmulatorApp, odd_answer
-from .replies import Reply as ComposedReply
-from .replies import compose
-from .request import ChatRequest, parse_body, parse_chat_request
-from .responses import PlannedResponse, install_log_filter
-from .runware import runware_routes
-from .usage import PromptCache, prompt_tokens, usage_object
-from .wire import Write, body_plan, is_simple, stream_plan
+from deepseek_magic.emulator.bodies import read_capped
+from deepseek_magic.emulator.chunks import Meta, completion_body, stream_chunks
+from deepseek_magic.emulator.config import EmulatorConfig, Scripted
+from deepseek_magic.emulator.errors import ApiError, auth_error, concurrency_error, envelope
+from deepseek_magic.emulator.faults import NO_FAULT, Fault, fault_error, parse_fault
+from deepseek_magic.emulator.flavours import DEEPSEEK, Flavour, flavour_for, reseller_paths
+from deepseek_magic.emulator.generation import Choice, realise
+from deepseek_magic.emulator.oddities import EmulatorApp, odd_answer
+from deepseek_magic.emulator.replies import Reply as ComposedReply
+from deepseek_magic.emulator.replies import compose
+from deepseek_magic.emulator.request import ChatRequest, parse_body, parse_chat_request
+from deepseek_magic.emulator.responses import PlannedResponse, install_log_filter
+from deepseek_magic.emulator.runware import runware_routes
+from deepseek_magic.emulator.usage import PromptCache, prompt_tokens, usage_object
+from deepseek_magic.emulator.wire import Write, body_plan, is_simple, stream_plan
 
 FAULT_HEADER = "x-emulator-fault"
 MODELS_LISTED = ("deepseek-v4-flash", "deepseek-v4-pro")

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from .generation import Choice, Delta
+from deepseek_magic.emulator.generation import Choice, Delta
 
 #: Fingerprint in the recorded V4 shape (32 hex digits), fixed for the emulator.
 SYSTEM_FINGERPRINT = hashlib.blake2b(b"deepseek-magic emulator", digest_size=16).hexdigest()

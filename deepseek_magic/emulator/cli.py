@@ -13,11 +13,11 @@ import sys
 import threading
 from types import FrameType
 
-from .app import create_app
-from .config import EmulatorConfig
-from .errors import mask_key
-from .faults import parse_fault
-from .server import LOOPBACK, bind_socket, make_server
+from deepseek_magic.emulator.app import create_app
+from deepseek_magic.emulator.config import EmulatorConfig
+from deepseek_magic.emulator.errors import mask_key
+from deepseek_magic.emulator.faults import parse_fault
+from deepseek_magic.emulator.server import LOOPBACK, bind_socket, make_server
 
 
 def _fault(spec: str) -> str:

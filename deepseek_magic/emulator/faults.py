@@ -31,8 +31,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import MAX_DEPTH, MAX_FLOOD_MIB, MAX_KEEPALIVE_FLOOD, MAX_STALL_SECONDS, MAX_TRICKLE_SECONDS
-from .errors import ApiError, auth_error, concurrency_error
+from deepseek_magic.emulator.config import (
+    MAX_DEPTH,
+    MAX_FLOOD_MIB,
+    MAX_KEEPALIVE_FLOOD,
+    MAX_STALL_SECONDS,
+    MAX_TRICKLE_SECONDS,
+)
+from deepseek_magic.emulator.errors import ApiError, auth_error, concurrency_error
 
 #: Statuses a fault may force, with DeepSeek's message and type for each.
 FAULT_STATUSES: dict[int, tuple[str, str]] = {

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .replies import Reply
-from .tokens import tokenize
+from deepseek_magic.emulator.replies import Reply
+from deepseek_magic.emulator.tokens import tokenize
 
 DeltaKind = Literal["reasoning", "content", "tool_head", "tool_args"]
 

@@ -13,8 +13,8 @@ import json
 import re
 from typing import Any
 
-from .prompt import Conversation, key_terms, one_line, words
-from .schema import Hints, instance
+from deepseek_magic.emulator.prompt import Conversation, key_terms, one_line, words
+from deepseek_magic.emulator.schema import Hints, instance
 
 _NUMERIC = (
     "count",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ApiError, bad_request, describe_json, deserialize_error
+from deepseek_magic.emulator.errors import ApiError, bad_request, describe_json, deserialize_error
 
 ROLES = ("system", "user", "assistant", "tool")
 REASONING_PASSBACK = "The `reasoning_content` in the thinking mode must be passed back to the API."

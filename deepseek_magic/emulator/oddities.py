@@ -15,9 +15,9 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from .faults import Fault
-from .responses import DropConnection, PlannedResponse
-from .wire import Abort, Action, Write, flood
+from deepseek_magic.emulator.faults import Fault
+from deepseek_magic.emulator.responses import DropConnection, PlannedResponse
+from deepseek_magic.emulator.wire import Abort, Action, Write, flood
 
 #: Where ``redirect=1`` points: a host that does not resolve (``.invalid`` is reserved for that).
 REDIRECT_TARGET = "https://moved.invalid/v1/chat/completions"

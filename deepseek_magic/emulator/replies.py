@@ -16,10 +16,18 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
-from .jsonmode import json_content
-from .prompt import Conversation, blockquote, is_question, key_terms, one_line, read_conversation, words
-from .request import ChatRequest
-from .schema import Hints, instance
+from deepseek_magic.emulator.jsonmode import json_content
+from deepseek_magic.emulator.prompt import (
+    Conversation,
+    blockquote,
+    is_question,
+    key_terms,
+    one_line,
+    read_conversation,
+    words,
+)
+from deepseek_magic.emulator.request import ChatRequest
+from deepseek_magic.emulator.schema import Hints, instance
 
 _STEPS_BY_EFFORT = {"low": 1, "high": 4, "max": 12}
 _ID_ALPHABET = string.ascii_letters + string.digits

@@ -2,7 +2,7 @@
 
 Checks run in DeepSeek's order: first the shape (answered with the deserializer's
 wording, "Failed to deserialize the JSON body ..."), then the model, then value
-ranges (numbers from :mod:`deepseek_magic.limits`, so the client's own checks
+ranges (numbers from :mod:`deepseek_magic.core.limits`, so the client's own checks
 and the emulator never disagree), then the semantic rules of thinking mode,
 tools, JSON mode and prefix completion (message checks live in :mod:`.messages`).
 Every failure is an :class:`ApiError` 400; nothing here may raise anything else
@@ -15,11 +15,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from deepseek_magic import limits
-
-from .errors import bad_request, describe_json, deserialize_error
-from .messages import check_messages, check_prefix, check_turns
-from .prompt import text_of
+from deepseek_magic.core import limits
+from deepseek_magic.emulator.errors import bad_request, describe_json, deserialize_error
+from deepseek_magic.emulator.messages import check_messages, check_prefix, check_turns
+from deepseek_magic.emulator.prompt import text_of
 
 #: Accepted model names -> (name echoed in replies, thinking default).
 MODELS: dict[str, tuple[str, bool]] = {

@@ -20,7 +20,7 @@ import anyio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from .wire import Abort, Action, Wait, Write
+from deepseek_magic.emulator.wire import Abort, Action, Wait, Write
 
 #: How often an open response checks whether the server is shutting down.
 _CLOSING_POLL = 0.05

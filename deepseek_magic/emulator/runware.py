@@ -51,20 +51,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from deepseek_magic import limits
-
-from .bodies import read_capped
-from .config import EmulatorConfig
-from .faults import Fault, parse_fault
-from .generation import Choice, realise
-from .replies import compose
-from .request import ChatRequest
-from .responses import PlannedResponse
-from .usage import prompt_tokens
-from .wire import body_plan, is_simple, stream_plan
+from deepseek_magic.core import limits
+from deepseek_magic.emulator.bodies import read_capped
+from deepseek_magic.emulator.config import EmulatorConfig
+from deepseek_magic.emulator.faults import Fault, parse_fault
+from deepseek_magic.emulator.generation import Choice, realise
+from deepseek_magic.emulator.replies import compose
+from deepseek_magic.emulator.request import ChatRequest
+from deepseek_magic.emulator.responses import PlannedResponse
+from deepseek_magic.emulator.usage import prompt_tokens
+from deepseek_magic.emulator.wire import body_plan, is_simple, stream_plan
 
 if TYPE_CHECKING:
-    from .app import EmulatorState
+    from deepseek_magic.emulator.app import EmulatorState
 
 TASK_PATHS = ("/v1",)
 FAULT_HEADER = "x-emulator-fault"  # the same header the DeepSeek routes read

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .prompt import (
+from deepseek_magic.emulator.prompt import (
     bullet_items,
     key_terms,
     labelled_value,

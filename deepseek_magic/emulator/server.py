@@ -19,8 +19,8 @@ from types import FrameType
 import uvicorn
 from starlette.applications import Starlette
 
-from .app import EmulatorState, RecordedRequest, create_app
-from .config import EmulatorConfig
+from deepseek_magic.emulator.app import EmulatorState, RecordedRequest, create_app
+from deepseek_magic.emulator.config import EmulatorConfig
 
 LOOPBACK = "127.0.0.1"
 

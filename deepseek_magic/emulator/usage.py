@@ -16,9 +16,9 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from .prompt import text_of
-from .request import ChatRequest
-from .tokens import tokenize
+from deepseek_magic.emulator.prompt import text_of
+from deepseek_magic.emulator.request import ChatRequest
+from deepseek_magic.emulator.tokens import tokenize
 
 BLOCK_TOKENS = 64
 

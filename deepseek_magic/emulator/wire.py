@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .config import EmulatorConfig
-from .faults import Fault
+from deepseek_magic.emulator.config import EmulatorConfig
+from deepseek_magic.emulator.faults import Fault
 
 KEEPALIVE = b": keep-alive\n\n"
 DONE = b"data: [DONE]\n\n"

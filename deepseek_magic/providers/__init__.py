@@ -20,9 +20,9 @@ from importlib import import_module
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, cast
 
-from ..errors import ConfigError
-from .base import ChatRequest, HttpCall, ModelInfo, Provider, StreamParser
-from .openai_compat import OpenAICompatible
+from deepseek_magic.core.errors import ConfigError
+from deepseek_magic.providers.base import ChatRequest, HttpCall, ModelInfo, Provider, StreamParser
+from deepseek_magic.providers.openai_compat import OpenAICompatible
 
 __all__ = [
     "GROUP",

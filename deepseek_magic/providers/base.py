@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..config import Settings
-from ..events import Event
+from deepseek_magic.core.events import Event
+
+if TYPE_CHECKING:  # annotations only: the settings layer sits above the providers
+    from deepseek_magic.config.settings import Settings
 
 
 @dataclass
@@ -106,7 +108,7 @@ class Provider(Protocol):
     base_url_variable: str
     #: The models it serves; the first is the default.
     models: tuple[ModelInfo, ...]
-    #: Inclusive ranges that are stricter than the general ones in :mod:`deepseek_magic.limits`, by field.
+    #: Inclusive ranges that are stricter than the general ones in :mod:`deepseek_magic.core.limits`, by field.
     option_limits: Mapping[str, tuple[float, float]]
 
     def prepare(self, request: ChatRequest) -> HttpCall: ...

@@ -6,8 +6,8 @@ model's capabilities changed, shows up everywhere or the test says where the REA
 
 from __future__ import annotations
 
-from . import providers
-from .base import ModelInfo
+from deepseek_magic.providers import providers
+from deepseek_magic.providers.base import ModelInfo
 
 HEADERS = ("provider", "name", "key variable", "base-URL variable", "models")
 

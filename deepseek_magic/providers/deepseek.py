@@ -7,8 +7,8 @@ beta base; ``GET /user/balance`` exists.
 
 from __future__ import annotations
 
-from .base import ModelInfo
-from .openai_compat import DEEPSEEK_EFFORT, OpenAICompatProvider
+from deepseek_magic.providers.base import ModelInfo
+from deepseek_magic.providers.openai_compat import DEEPSEEK_EFFORT, OpenAICompatProvider
 
 #: Since 2026-09-10 Flash is ``deepseek-flash`` (DeepSeek-V4.1-Flash); ``deepseek-v4-flash`` and the retired
 #: vision preview are legacy names it still accepts. 1M context, 384K output; per-account concurrency 2,500 on

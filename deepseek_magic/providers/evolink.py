@@ -9,8 +9,8 @@ takes ``n`` 1-8, ``logprobs``/``top_logprobs``, ``logit_bias``, ``seed`` and
 
 from __future__ import annotations
 
-from .anyfast import RESELLER_MODELS
-from .openai_compat import DEEPSEEK_EFFORT, OpenAICompatProvider
+from deepseek_magic.providers.anyfast import RESELLER_MODELS
+from deepseek_magic.providers.openai_compat import DEEPSEEK_EFFORT, OpenAICompatProvider
 
 EVOLINK = OpenAICompatProvider(
     name="evolink",

@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import limits
-from ..config import Settings
-from ..errors import ConfigError
-from ..events import (
+from deepseek_magic.core import limits
+from deepseek_magic.core.errors import ConfigError
+from deepseek_magic.core.events import (
     ContentDelta,
     Error,
     Event,
@@ -28,7 +27,10 @@ from ..events import (
     ToolCallDelta,
     Usage,
 )
-from .base import ChatRequest, HttpCall, ModelInfo, as_models, bearer
+from deepseek_magic.providers.base import ChatRequest, HttpCall, ModelInfo, as_models, bearer
+
+if TYPE_CHECKING:  # annotations only: the settings layer sits above the providers
+    from deepseek_magic.config.settings import Settings
 
 #: DeepSeek's documented effort mapping (V4-Sep+ thinking_mode guide):
 #: medium is served as high. Resellers that take all four get them unchanged.

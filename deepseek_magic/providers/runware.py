@@ -54,13 +54,24 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from .. import limits
-from ..config import Settings
-from ..errors import ConfigError
-from ..events import ContentDelta, Error, Event, Finish, ReasoningDelta, ResponseMeta, ToolCallDelta, Usage
-from .base import ChatRequest, HttpCall, ModelInfo, bearer
+from deepseek_magic.core import limits
+from deepseek_magic.core.errors import ConfigError
+from deepseek_magic.core.events import (
+    ContentDelta,
+    Error,
+    Event,
+    Finish,
+    ReasoningDelta,
+    ResponseMeta,
+    ToolCallDelta,
+    Usage,
+)
+from deepseek_magic.providers.base import ChatRequest, HttpCall, ModelInfo, bearer
+
+if TYPE_CHECKING:  # annotations only: the settings layer sits above the providers
+    from deepseek_magic.config.settings import Settings
 
 RUNWARE_URL = "https://api.runware.ai/v1"
 TASK_TYPE = "textInference"

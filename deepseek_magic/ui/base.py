@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..events import Event, Reply
-from ..tools import ToolResult
+from deepseek_magic.core.events import Event, Reply
+from deepseek_magic.features.tools import ToolResult
 
 DisplayFunction = Callable[..., Any]
 

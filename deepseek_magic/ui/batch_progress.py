@@ -21,9 +21,9 @@ import sys
 import time
 from typing import Any, TextIO
 
-from ..batch import BatchPreview
-from .choose import in_kernel
-from .throttle import Throttle
+from deepseek_magic.batch import BatchPreview
+from deepseek_magic.ui.choose import in_kernel
+from deepseek_magic.ui.throttle import Throttle
 
 #: Seconds between redraws (about 5 a second).
 REDRAW_INTERVAL = 0.2

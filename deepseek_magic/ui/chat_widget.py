@@ -29,17 +29,17 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from ..controllers import ChatController
-from ..errors import DeepSeekError, ReplyError, StreamInterrupted, redact
-from ..events import Accumulator, Event, Reply
-from . import static
-from .base import DisplayFunction, ReplyView, display_or_default
-from .progress import ReplyProgress
-from .render import markdown_text
-from .throttle import Throttle
+from deepseek_magic.conversation.controllers import ChatController
+from deepseek_magic.core.errors import DeepSeekError, ReplyError, StreamInterrupted, redact
+from deepseek_magic.core.events import Accumulator, Event, Reply
+from deepseek_magic.ui import static
+from deepseek_magic.ui.base import DisplayFunction, ReplyView, display_or_default
+from deepseek_magic.ui.progress import ReplyProgress
+from deepseek_magic.ui.render import markdown_text
+from deepseek_magic.ui.throttle import Throttle
 
 if TYPE_CHECKING:
-    from ..session import Session
+    from deepseek_magic.conversation.session import Session
 
 
 @dataclass
@@ -268,7 +268,7 @@ class ChatWidget:
         self.input.disabled = busy
 
     def _default_view(self) -> ReplyView:
-        from ..providers import get_provider
+        from deepseek_magic.providers import get_provider
 
         settings = self.session.settings
         try:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import ReplyView
-from .static import ReplyHeader
+from deepseek_magic.ui.base import ReplyView
+from deepseek_magic.ui.static import ReplyHeader
 
 
 def in_kernel(shell: Any) -> bool:
@@ -34,13 +34,13 @@ def choose_view(preference: str, shell: Any, header: ReplyHeader) -> ReplyView:
     path and ``auto``/``widget`` the widget view.
     """
     if not in_kernel(shell):
-        from .terminal_view import TerminalView
+        from deepseek_magic.ui.terminal_view import TerminalView
 
         return TerminalView(header)
     if preference != "text" and widgets_available():
-        from .widget_view import WidgetReplyView
+        from deepseek_magic.ui.widget_view import WidgetReplyView
 
         return WidgetReplyView(header)
-    from .display_view import DisplayHandleView
+    from deepseek_magic.ui.display_view import DisplayHandleView
 
     return DisplayHandleView(header)

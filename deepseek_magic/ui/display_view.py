@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..events import Accumulator, Event, Reply
-from ..tools import ToolResult
-from . import static
-from .base import display_or_default
-from .progress import ReplyProgress
-from .throttle import Throttle
+from deepseek_magic.core.events import Accumulator, Event, Reply
+from deepseek_magic.features.tools import ToolResult
+from deepseek_magic.ui import static
+from deepseek_magic.ui.base import display_or_default
+from deepseek_magic.ui.progress import ReplyProgress
+from deepseek_magic.ui.throttle import Throttle
 
 
 class DisplayHandleView:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from ..events import ContentDelta, Event, ReasoningDelta, ToolCallDelta, Usage
+from deepseek_magic.core.events import ContentDelta, Event, ReasoningDelta, ToolCallDelta, Usage
 
 
 @dataclass

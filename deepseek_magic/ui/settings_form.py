@@ -1,7 +1,7 @@
 """The settings form behind ``%deepseek settings``: widgets that edit the shared Settings.
 
 Why it writes on every change (no separate "Apply" button): the form edits the
-very :class:`~deepseek_magic.config.Settings` object the magics and sessions
+very :class:`~deepseek_magic.config.settings.Settings` object the magics and sessions
 read, so the next cell uses what the form shows. Each change goes through
 ``Settings.update``, which validates everything together and changes nothing
 when it raises; the form then shows the one-line :class:`ConfigError` and puts
@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 from traitlets import Unicode
 
-from .. import limits
-from ..controllers import AccountClient, AccountController, ConnectionReport, describe_balance
-from ..errors import ConfigError, mask, redact
-from ..providers import get_provider, provider_names
+from deepseek_magic.conversation.controllers import AccountClient, AccountController, ConnectionReport, describe_balance
+from deepseek_magic.core import limits
+from deepseek_magic.core.errors import ConfigError, mask, redact
+from deepseek_magic.providers import get_provider, provider_names
 
 if TYPE_CHECKING:
-    from ..config import Settings
+    from deepseek_magic.config.settings import Settings
 
 __all__ = ["SecretInput", "SettingsForm", "describe_balance", "provider_models"]
 

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..events import Reply
-from ..tools import ToolResult
-from .progress import ReplyProgress
-from .render import entities, markdown_safe, markdown_text
+from deepseek_magic.core.events import Reply
+from deepseek_magic.features.tools import ToolResult
+from deepseek_magic.ui.progress import ReplyProgress
+from deepseek_magic.ui.render import entities, markdown_safe, markdown_text
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,7 @@ def to_html(
     than CSS for line breaks because GitHub's and JupyterLab's sanitizers may
     drop ``style`` attributes.
     """
-    from .render import escape_text, markdown_to_html
+    from deepseek_magic.ui.render import escape_text, markdown_to_html
 
     parts = ['<div class="deepseek-magic-reply">']
     if header is not None:

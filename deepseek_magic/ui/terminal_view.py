@@ -17,11 +17,11 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from ..errors import strip_controls
-from ..events import ContentDelta, Event, ReasoningDelta, Reply, ToolCallDelta
-from ..tools import ToolResult
-from . import static
-from .progress import ReplyProgress
+from deepseek_magic.core.errors import strip_controls
+from deepseek_magic.core.events import ContentDelta, Event, ReasoningDelta, Reply, ToolCallDelta
+from deepseek_magic.features.tools import ToolResult
+from deepseek_magic.ui import static
+from deepseek_magic.ui.progress import ReplyProgress
 
 DIM, RESET = "\x1b[2m", "\x1b[0m"
 

@@ -31,13 +31,13 @@ from typing import Any
 import ipywidgets as widgets
 from ipywidgets.widgets.widget_string import HTMLStyle
 
-from ..events import Accumulator, ContentDelta, Error, Event, ReasoningDelta, Reply, ToolCallDelta
-from ..tools import ToolResult
-from . import static
-from .base import display_or_default
-from .progress import ReplyProgress
-from .render import code_html, escape_text, markdown_to_html, open_fence, split_blocks
-from .throttle import Throttle
+from deepseek_magic.core.events import Accumulator, ContentDelta, Error, Event, ReasoningDelta, Reply, ToolCallDelta
+from deepseek_magic.features.tools import ToolResult
+from deepseek_magic.ui import static
+from deepseek_magic.ui.base import display_or_default
+from deepseek_magic.ui.progress import ReplyProgress
+from deepseek_magic.ui.render import code_html, escape_text, markdown_to_html, open_fence, split_blocks
+from deepseek_magic.ui.throttle import Throttle
 
 #: Frozen widgets per page: a page's ``children`` update lists at most this many ids.
 PAGE_SIZE = 32

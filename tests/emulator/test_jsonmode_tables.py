@@ -10,7 +10,7 @@ import pytest
 from deepseek_magic.emulator import RunningEmulator
 from deepseek_magic.emulator.jsonmode import list_key
 from deepseek_magic.emulator.prompt import table_columns
-from deepseek_magic.interpolation import interpolate
+from deepseek_magic.features.interpolation import interpolate
 
 
 def test_columns_are_read_from_the_interpolated_summary() -> None:

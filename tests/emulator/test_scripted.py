@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 
-from deepseek_magic.config import Settings
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.conversation.session import Session
+from deepseek_magic.core.errors import APIStatusError
 from deepseek_magic.emulator import EmulatorConfig, Scripted, run_in_thread
-from deepseek_magic.errors import APIStatusError
-from deepseek_magic.session import Session
 
 
 def test_scripted_replies_and_errors_are_used_once_each_in_order() -> None:

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from deepseek_magic import Session, Settings
+from deepseek_magic.client.sse import SSEDecoder, SSEOverflow
+from deepseek_magic.conversation.store import MAX_SESSION_FILE_BYTES, SessionFileError
+from deepseek_magic.core.errors import DeepSeekError, InvalidRequestError
 from deepseek_magic.emulator import EmulatorConfig, RunningEmulator, run_in_thread
-from deepseek_magic.errors import DeepSeekError, InvalidRequestError
-from deepseek_magic.session import MAX_SESSION_FILE_BYTES, SessionFileError
-from deepseek_magic.sse import SSEDecoder, SSEOverflow
 
 KEY = "sk-emulator"
 REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +35,7 @@ FLOOD_RSS_MB = 400.0
 CHILD = """
 import json, resource, sys, time
 from deepseek_magic import Session, Settings
-from deepseek_magic.errors import DeepSeekError
+from deepseek_magic.core.errors import DeepSeekError
 
 url, stream = sys.argv[1], sys.argv[2] == "stream"
 session = Session(settings=Settings.build(base_url=url, api_key="sk-emulator", backoff_base=0.01))

@@ -40,10 +40,10 @@ from IPython.utils.capture import capture_output
 from shell import TestingShell
 
 from deepseek_magic import Session, Settings
+from deepseek_magic.core.errors import DeepSeekError, StreamInterrupted
+from deepseek_magic.core.events import Reply, Usage
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.errors import DeepSeekError, StreamInterrupted
-from deepseek_magic.events import Reply, Usage
-from deepseek_magic.magics import DeepSeekMagics
+from deepseek_magic.ipython.magics import DeepSeekMagics
 from deepseek_magic.ui.chat_widget import ChatWidget
 
 KEY = "sk-emulator"

@@ -29,8 +29,8 @@ from shell import TestingShell
 
 from deepseek_magic import Session, Settings
 from deepseek_magic.client import StreamDecoder
-from deepseek_magic.emulator import EmulatorConfig, RunningEmulator, run_in_thread
-from deepseek_magic.events import (
+from deepseek_magic.conversation.session import SessionFileError, Turn
+from deepseek_magic.core.events import (
     Accumulator,
     ContentDelta,
     Error,
@@ -44,11 +44,11 @@ from deepseek_magic.events import (
     ToolCallDelta,
     Usage,
 )
-from deepseek_magic.interpolation import STR_CAP, InterpolationError, interpolate
-from deepseek_magic.magics import DeepSeekMagics
+from deepseek_magic.emulator import EmulatorConfig, RunningEmulator, run_in_thread
+from deepseek_magic.features.interpolation import STR_CAP, InterpolationError, interpolate
+from deepseek_magic.ipython.magics import DeepSeekMagics
 from deepseek_magic.providers import get_provider
 from deepseek_magic.providers.openai_compat import ChunkParser
-from deepseek_magic.session import SessionFileError, Turn
 
 KEY = "sk-emulator"
 FUZZ = settings(max_examples=200, deadline=None)

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from deepseek_magic.config import Settings
-from deepseek_magic.events import Reply, Usage
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.conversation.session import Session, Turn
+from deepseek_magic.core.events import Reply, Usage
 from deepseek_magic.providers import get_provider
-from deepseek_magic.session import Session, Turn
 
 TURNS = 400
 CHARS = 10_000  # per turn: 30% prompt, 50% answer, 20% reasoning → 4M characters ≈ 1M tokens

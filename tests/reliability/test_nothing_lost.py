@@ -21,10 +21,10 @@ from IPython.utils.capture import capture_output
 from shell import TestingShell
 
 from deepseek_magic import Session, Settings
-from deepseek_magic.cache import ReplyCache
+from deepseek_magic.client.cache import ReplyCache
+from deepseek_magic.core.errors import BlankReply, ConfigError, ReplyError
+from deepseek_magic.core.events import Reply
 from deepseek_magic.emulator import EmulatorConfig, RunningEmulator, run_in_thread
-from deepseek_magic.errors import BlankReply, ConfigError, ReplyError
-from deepseek_magic.events import Reply
 from deepseek_magic.ui.static import ReplyHeader
 from deepseek_magic.ui.terminal_view import TerminalView
 

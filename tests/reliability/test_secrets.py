@@ -44,11 +44,11 @@ from nbclient import NotebookClient
 from shell import TestingShell
 
 from deepseek_magic.client import ChatClient
-from deepseek_magic.config import Settings
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.conversation.session import Session
+from deepseek_magic.core.errors import DeepSeekError, StreamInterrupted
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.errors import DeepSeekError, StreamInterrupted
-from deepseek_magic.magics import DeepSeekMagics
-from deepseek_magic.session import Session
+from deepseek_magic.ipython.magics import DeepSeekMagics
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = shipped_notebooks()
@@ -219,7 +219,7 @@ def extra_cells(work: Path) -> tuple[list[Any], list[Any]]:
         code("%deepseek config extra_headers={}"),
         # -- ... and through the Python API, sync and async, with every exception's str, repr and fields
         code(
-            "from deepseek_magic import Session\nfrom deepseek_magic.errors import DeepSeekError\n"
+            "from deepseek_magic import Session\nfrom deepseek_magic.core.errors import DeepSeekError\n"
             f"settings = {MAGICS}.settings\n"
             f"for spec in {FAULT_SPECS!r}:\n"
             "    s = Session('faults', settings=settings, max_retries=0, read_timeout=0.5,\n"
@@ -451,7 +451,7 @@ def test_a_verbose_traceback_of_an_interrupt_shows_frame_variables(kernel_run: K
     (probe,) = kernel_run.probe_cells()
     text = outputs_text(probe)
     # The interrupt lands where the client's driver reads the answer: the step it performs is printed.
-    assert "KeyboardInterrupt" in text and "_Read(response=" in text, (
+    assert "KeyboardInterrupt" in text and "ReadStep(response=" in text, (
         "Verbose mode printed the client's frame variables"
     )
 

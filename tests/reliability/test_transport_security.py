@@ -31,10 +31,10 @@ from IPython.utils.capture import capture_output
 from shell import TestingShell
 
 from deepseek_magic.client import AsyncChatClient, ChatClient
-from deepseek_magic.config import Settings
-from deepseek_magic.errors import APIConnectionError, ConfigError, DeepSeekError
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.conversation.session import Session
+from deepseek_magic.core.errors import APIConnectionError, ConfigError, DeepSeekError
 from deepseek_magic.providers import get_provider, provider_names
-from deepseek_magic.session import Session
 
 PACKAGE = Path(__file__).resolve().parents[2] / "deepseek_magic"
 KEY = "sk-transport-0123456789abcdef"

@@ -14,9 +14,9 @@ from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 from shell import TestingShell, loaded_magics
 
+from deepseek_magic.conversation.session import Session
+from deepseek_magic.core.files import FileKindError
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.files import FileKindError
-from deepseek_magic.session import Session
 
 KEY = "sk-emulator"
 

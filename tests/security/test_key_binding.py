@@ -31,10 +31,10 @@ from pydantic import SecretStr
 from shell import TestingShell
 
 from deepseek_magic.client import ChatClient
-from deepseek_magic.config import Settings
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.conversation.session import Session
+from deepseek_magic.core.errors import ConfigError, DeepSeekError
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.errors import ConfigError, DeepSeekError
-from deepseek_magic.session import Session
 from deepseek_magic.ui.settings_form import SettingsForm
 
 MODES = ("Plain", "Context", "Verbose", "Minimal")

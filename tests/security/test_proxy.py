@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from deepseek_magic.config import Settings
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.conversation.session import Session
+from deepseek_magic.core.errors import APIConnectionError
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-from deepseek_magic.errors import APIConnectionError
-from deepseek_magic.session import Session
 
 PROXY_VARIABLES = (
     "HTTP_PROXY",

@@ -24,12 +24,12 @@ from IPython.utils.capture import capture_output
 from security.xss import ALL, CORPUS, bundle_problems, html_problems, markdown_problems, widget_bundles
 from shell import TestingShell
 
-from deepseek_magic.config import Settings
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.conversation.session import Session
+from deepseek_magic.core.errors import DeepSeekError
+from deepseek_magic.core.events import Reply, ToolCall, Usage
 from deepseek_magic.emulator import EmulatorConfig, Scripted, run_in_thread
-from deepseek_magic.errors import DeepSeekError
-from deepseek_magic.events import Reply, ToolCall, Usage
-from deepseek_magic.session import Session
-from deepseek_magic.tools import ToolResult
+from deepseek_magic.features.tools import ToolResult
 from deepseek_magic.ui import static
 from deepseek_magic.ui.chat_widget import ChatWidget
 from deepseek_magic.ui.render import markdown_code, markdown_safe, markdown_text, markdown_to_html

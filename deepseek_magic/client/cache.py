@@ -44,8 +44,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
-from .events import Reply
-from .providers import ChatRequest, get_provider
+from deepseek_magic.core.events import Reply
+from deepseek_magic.core.records import saved_reply
+from deepseek_magic.providers import ChatRequest, get_provider
 
 __all__ = ["CACHE_DIR_VARIABLE", "ReplyCache", "cache_key", "default_cache", "default_cache_path"]
 
@@ -96,7 +97,7 @@ def _canonical_body(provider: object, body: Any) -> Any:
 def cache_key(request: ChatRequest) -> str:
     """The sha256 hex key of ``request``: provider, endpoint, headers and the exact body, minus delivery fields.
 
-    Raises :class:`~deepseek_magic.errors.ConfigError` like sending would
+    Raises :class:`~deepseek_magic.core.errors.ConfigError` like sending would
     (the provider validates while building the body), so a request that
     could not be sent has no key either.
     """
@@ -244,7 +245,7 @@ class ReplyCache:
         if row is None:
             return None
         try:
-            reply = Reply.from_dict(json.loads(row[0]))
+            reply = saved_reply(json.loads(row[0]))
         except (ValueError, TypeError, KeyError):
             self._run("DELETE FROM replies WHERE key = ?", (key,))  # an unreadable entry is a miss, once
             return None

@@ -34,7 +34,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from .errors import DeepSeekError
+from deepseek_magic.core.errors import DeepSeekError
 
 if TYPE_CHECKING:
     import pandas as pd

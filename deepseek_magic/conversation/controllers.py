@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import ConfigError, DeepSeekError, redact
+from deepseek_magic.core.errors import ConfigError, DeepSeekError, redact
 
 if TYPE_CHECKING:
-    from .config import Settings
-    from .events import Event, Reply
-    from .session import Session
+    from deepseek_magic.config.settings import Settings
+    from deepseek_magic.conversation.session import Session
+    from deepseek_magic.core.events import Event, Reply
 
 
 class AccountClient(Protocol):

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
-from .line_words import parser_tokens
+from deepseek_magic.ipython.line_words import parser_tokens
 
 if TYPE_CHECKING:
-    from .magics import DeepSeekMagics
-    from .providers import HttpCall
-    from .session import Session
+    from deepseek_magic.conversation.session import Session
+    from deepseek_magic.ipython.magics import DeepSeekMagics
+    from deepseek_magic.providers import HttpCall
 
 Handler = Callable[["DeepSeekMagics", list[str]], Any]
 
@@ -48,7 +48,7 @@ def run_subcommand(magics: DeepSeekMagics, line: str) -> Any:
     handler = HANDLERS.get(name)
     if handler is None:
         raise UsageError(f"unknown subcommand {name!r}; one of: {', '.join(sorted(HANDLERS))}")
-    from .errors import DeepSeekError
+    from deepseek_magic.core.errors import DeepSeekError
 
     try:
         return handler(magics, rest)
@@ -64,14 +64,14 @@ def show(markdown: str, plain: str) -> None:
     """Markdown (built only from :mod:`.ui.render`'s escapers) with its plain-text twin."""
     from IPython.display import display
 
-    from .errors import strip_controls
+    from deepseek_magic.core.errors import strip_controls
 
     display({"text/markdown": markdown, "text/plain": strip_controls(plain)}, raw=True)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, str]:
     """A Markdown table and an aligned plain-text one; every cell is text (a prompt preview, a server's model id)."""
-    from .ui.render import markdown_text
+    from deepseek_magic.ui.render import markdown_text
 
     cells = [[str(value) for value in row] for row in rows]
     escape = lambda text: markdown_text(" ".join(text.split()))  # noqa: E731
@@ -104,15 +104,15 @@ def _preview(text: str, width: int = 48) -> str:
 
 def show_help(magics: DeepSeekMagics, words: list[str]) -> None:
     """The subcommands, then the registered providers (plugins included) with their variables and models."""
-    from .providers import catalog
-    from .ui.render import markdown_code
+    from deepseek_magic.providers import catalog
+    from deepseek_magic.ui.render import markdown_code
 
     plain = f"{HELP}\n\nProviders (--provider NAME; key and base-URL variables; models):\n{catalog.plain_text()}"
     show(markdown_code(plain), plain)
 
 
 def show_history(magics: DeepSeekMagics, words: list[str]) -> None:
-    from .ui.render import markdown_text
+    from deepseek_magic.ui.render import markdown_text
 
     name, rest = _session_option(words)
     if rest:
@@ -153,7 +153,7 @@ def list_sessions(magics: DeepSeekMagics, words: list[str]) -> None:
 
 
 def show_usage(magics: DeepSeekMagics, words: list[str]) -> None:
-    from .events import Usage
+    from deepseek_magic.core.events import Usage
 
     total = Usage()
     rows = []
@@ -244,7 +244,7 @@ def save(magics: DeepSeekMagics, words: list[str]) -> None:
 
 
 def load(magics: DeepSeekMagics, words: list[str]) -> None:
-    from .session import Session
+    from deepseek_magic.conversation.session import Session
 
     name, rest = _session_option(words)
     if len(rest) != 1:
@@ -262,8 +262,8 @@ def settings_form(magics: DeepSeekMagics, words: list[str]) -> Any:
         raise UsageError("settings takes no arguments")
     from IPython.display import display
 
-    from .ui.render import markdown_text
-    from .ui.settings_form import SettingsForm
+    from deepseek_magic.ui.render import markdown_text
+    from deepseek_magic.ui.settings_form import SettingsForm
 
     form = SettingsForm(magics.settings, magics.client)
     handle = display(form.widget, display_id=True)
@@ -282,7 +282,7 @@ def chat(magics: DeepSeekMagics, words: list[str]) -> Any:
         raise UsageError(f"chat takes only -s NAME, not {' '.join(rest)!r}")
     from IPython.display import display
 
-    from .ui.chat_widget import ChatWidget
+    from deepseek_magic.ui.chat_widget import ChatWidget
 
     widget = ChatWidget(magics.get_session(name))
     display(widget.widget)
@@ -292,7 +292,7 @@ def chat(magics: DeepSeekMagics, words: list[str]) -> Any:
 
 def cache(magics: DeepSeekMagics, words: list[str]) -> None:
     """``cache``: size and place of the reply cache; ``cache clear`` empties it."""
-    from .cache import default_cache
+    from deepseek_magic.client.cache import default_cache
 
     store = default_cache()
     if words == ["clear"]:
@@ -306,8 +306,8 @@ def cache(magics: DeepSeekMagics, words: list[str]) -> None:
 
 def show_dry_run(session: Session, call: HttpCall) -> None:
     """The exact request, key masked, as JSON; nothing is sent."""
-    from .errors import mask
-    from .providers import get_provider
+    from deepseek_magic.core.errors import mask
+    from deepseek_magic.providers import get_provider
 
     settings = session.settings
     key = settings.resolved_api_key()
@@ -316,7 +316,7 @@ def show_dry_run(session: Session, call: HttpCall) -> None:
     headers.update(auth)
     document = {"method": call.method, "url": call.url, "headers": headers, "body": call.body}
     text = json.dumps(document, indent=2, ensure_ascii=False)
-    from .ui.render import markdown_code
+    from deepseek_magic.ui.render import markdown_code
 
     show(f"Dry run: nothing was sent.\n\n{markdown_code(text, 'json')}", f"Dry run: nothing was sent.\n{text}")
 

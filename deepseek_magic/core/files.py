@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from .errors import DeepSeekError
+from deepseek_magic.core.errors import DeepSeekError
 
 
 class FileKindError(DeepSeekError):

@@ -8,7 +8,7 @@ Options are declared with ``@magic_arguments`` (so ``%%deepseek?`` documents
 each one); unknown, duplicate or invalid options raise a one-line
 ``UsageError`` before anything is sent. Configuration traits
 (``%config DeepSeekMagics.model = ...``, ``c.DeepSeekMagics.*``) are views of
-the one shared :class:`~deepseek_magic.config.Settings`: a trait change is
+the one shared :class:`~deepseek_magic.config.settings.Settings`: a trait change is
 validated by and written into the Settings, and a Settings change (``%deepseek
 config``, the form) is written back into the traits, so every surface reads
 the same value. The API key is deliberately not a trait, because ``%config``
@@ -29,14 +29,14 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, validate
 
-from .limits import EFFORTS
+from deepseek_magic.core.limits import EFFORTS
 
 if TYPE_CHECKING:
-    from .client import ChatClient
-    from .config import Settings
-    from .events import Reply
-    from .session import Session
-    from .ui.base import ReplyView
+    from deepseek_magic.client import ChatClient
+    from deepseek_magic.config.settings import Settings
+    from deepseek_magic.conversation.session import Session
+    from deepseek_magic.core.events import Reply
+    from deepseek_magic.ui.base import ReplyView
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
@@ -49,7 +49,7 @@ class _ProviderChoices:
     """
 
     def _names(self) -> list[str]:
-        from .providers import provider_names
+        from deepseek_magic.providers import provider_names
 
         return provider_names()
 
@@ -128,7 +128,7 @@ class DeepSeekMagics(Magics):
             return value  # copying from the Settings, or not built yet (applied when they are)
         if value is None and name in _REQUIRED:
             raise TraitError(f"DeepSeekMagics.{name} cannot be None")
-        from .errors import ConfigError
+        from deepseek_magic.core.errors import ConfigError
 
         try:
             settings.update(**{name: value})
@@ -171,8 +171,8 @@ class DeepSeekMagics(Magics):
     def settings(self) -> Settings:
         """The settings every session of this shell shares (the form edits them)."""
         if self._settings is None:
-            from .config import Settings
-            from .errors import ConfigError
+            from deepseek_magic.config.settings import Settings
+            from deepseek_magic.core.errors import ConfigError
 
             settings = Settings.from_env(check_key=False)  # the form must open to fix a refused key
             configured = {name: getattr(self, name) for name in SETTINGS_TRAITS if getattr(self, name) is not None}
@@ -188,7 +188,7 @@ class DeepSeekMagics(Magics):
     @property
     def client(self) -> ChatClient:
         if self._client is None:
-            from .client import ChatClient
+            from deepseek_magic.client import ChatClient
 
             self._client = ChatClient()
         return self._client
@@ -203,7 +203,7 @@ class DeepSeekMagics(Magics):
 
     def get_session(self, name: str | None = None) -> Session:
         """The named session, created on first use with the shared settings."""
-        from .session import Session
+        from deepseek_magic.conversation.session import Session
 
         name = name or self.session
         if name not in self.sessions:
@@ -294,8 +294,8 @@ class DeepSeekMagics(Magics):
         json_mode: bool,
         cache: Any = None,
     ) -> None:
-        from .errors import DeepSeekError, ReplyError, StreamInterrupted
-        from .events import Reply
+        from deepseek_magic.core.errors import DeepSeekError, ReplyError, StreamInterrupted
+        from deepseek_magic.core.events import Reply
 
         try:
             view.start()
@@ -337,7 +337,7 @@ class DeepSeekMagics(Magics):
         """The shared reply cache, or ``None`` when switched off (config, form or ``--no-cache``)."""
         if refused or not self.settings.cache:
             return None
-        from .cache import default_cache
+        from deepseek_magic.client.cache import default_cache
 
         return default_cache()
 
@@ -345,8 +345,8 @@ class DeepSeekMagics(Magics):
         """``--over NAME``: the cell is a per-row template; the result is a DataFrame."""
         from IPython.display import display
 
-        from .batch import run_batch
-        from .ui.batch_progress import make_progress
+        from deepseek_magic.batch import run_batch
+        from deepseek_magic.ui.batch_progress import make_progress
 
         if not template.strip():
             raise UsageError("the cell is empty: write the per-row template below %%deepseek --over")
@@ -381,7 +381,7 @@ class DeepSeekMagics(Magics):
         if keep:
             session.reset()
             return session
-        from .session import Session
+        from deepseek_magic.conversation.session import Session
 
         return Session(session.name, settings=session.settings, client=session.client)
 
@@ -391,7 +391,7 @@ class DeepSeekMagics(Magics):
                 "API keys are not accepted as options (they would be saved with the notebook); "
                 "use %deepseek settings or the DEEPSEEK_API_KEY environment variable"
             )
-        from .line_words import parser_tokens  # downward, lazy like this module's other imports
+        from deepseek_magic.ipython.line_words import parser_tokens  # downward, lazy like this module's other imports
 
         parser = self.deepseek.parser
         tokens = parser_tokens(line)
@@ -417,7 +417,7 @@ class DeepSeekMagics(Magics):
             raise UsageError("the cell is empty: write the prompt on the lines below %%deepseek")
         if raw:
             return cell.strip("\n")
-        from .interpolation import InterpolationError, interpolate
+        from deepseek_magic.features.interpolation import InterpolationError, interpolate
 
         try:
             return interpolate(cell, self.user_ns, budget=self.interpolation_budget).strip("\n")
@@ -455,7 +455,7 @@ class DeepSeekMagics(Magics):
         if args.tools:
             options["tools"] = self._tools(args.tools)
         if args.schema:
-            from .structured import schema_from_namespace
+            from deepseek_magic.features.structured import schema_from_namespace
 
             try:
                 options["schema"] = schema_from_namespace(args.schema, self.user_ns)
@@ -482,9 +482,9 @@ class DeepSeekMagics(Magics):
         return found
 
     def _view(self, preference: str | None, settings: Settings, session_name: str) -> ReplyView:
-        from .providers import get_provider
-        from .ui.choose import choose_view
-        from .ui.static import ReplyHeader
+        from deepseek_magic.providers import get_provider
+        from deepseek_magic.ui.choose import choose_view
+        from deepseek_magic.ui.static import ReplyHeader
 
         header = ReplyHeader(
             provider=get_provider(settings.provider).display_name,
@@ -496,7 +496,7 @@ class DeepSeekMagics(Magics):
         return choose_view(preference or self.view, self.shell, header)
 
     def _show_dry_run(self, session: Session, text: str, key: str, options: dict[str, Any]) -> None:
-        from .commands import show_dry_run
+        from deepseek_magic.ipython.commands import show_dry_run
 
         show_dry_run(session, session.dry_run(text, key=key, **options))
 
@@ -507,7 +507,7 @@ class DeepSeekMagics(Magics):
     def deepseek_line(self, line: str) -> Any:
         """``%deepseek help`` lists the subcommands: settings, chat, history, reset, sessions,
         usage, models, balance, config, save, load."""
-        from .commands import run_subcommand
+        from deepseek_magic.ipython.commands import run_subcommand
 
         return run_subcommand(self, line)
 

@@ -3,7 +3,7 @@
 Prices change (DeepSeek's changed three times in 2026), so they live in
 ``data/prices.json`` with the date each row took effect, and a reply is priced
 at the row in force when it was made, peak hours included (DeepSeek's peak
-hours skip Chinese public holidays: :mod:`deepseek_magic.holidays`). A provider that
+hours skip Chinese public holidays: :mod:`deepseek_magic.core.holidays`). A provider that
 reports its own cost (Runware) is believed over the table. Where no price is
 known the cost stays ``None``: showing no figure beats showing a wrong one.
 """
@@ -17,8 +17,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from .events import Usage
-from .holidays import china_holiday
+from deepseek_magic.core.events import Usage
+from deepseek_magic.core.holidays import china_holiday
 
 PER_MILLION = 1_000_000
 

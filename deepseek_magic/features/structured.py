@@ -33,7 +33,7 @@ import jsonschema
 import referencing.exceptions
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from .errors import ConfigError, ReplyError
+from deepseek_magic.core.errors import ConfigError, ReplyError
 
 __all__ = [
     "JSON_INSTRUCTION",

@@ -19,8 +19,8 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .config import Settings
-from .pricing import PriceTable
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.core.pricing import PriceTable
 
 #: Output tokens assumed per answer when ``max_tokens`` is unset.
 DEFAULT_OUTPUT_TOKENS = 8192

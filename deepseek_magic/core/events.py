@@ -10,7 +10,6 @@ Events carry the ``choice`` index so that providers returning several choices
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -218,84 +217,13 @@ class Reply:
         return message
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (for saving sessions); ``data`` is not included."""
+        """A JSON-ready dict (for saving sessions); ``data`` is not included.
+
+        Read back with :func:`deepseek_magic.core.records.saved_reply`, which validates it.
+        """
         out = asdict(self)
         out.pop("data", None)
         return out
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Reply:
-        """Rebuild a reply saved with :meth:`to_dict`; a field of the wrong type raises ``ValueError``."""
-        if not isinstance(raw, dict):
-            raise ValueError("a reply must be an object")
-        known = {name for name in cls.__dataclass_fields__ if name != "data"}
-        values = {key: value for key, value in raw.items() if key in known}
-        for key, value in values.items():
-            expected = _SAVED_TYPES.get(key)
-            if expected is not None and not isinstance(value, expected):
-                raise ValueError(f"reply field {key!r} has the wrong type ({type(value).__name__})")
-        if not all(isinstance(w, str) for w in values.get("warnings") or []):
-            raise ValueError("reply warnings must be strings")
-        values["tool_calls"] = [_tool_call(call) for call in values.get("tool_calls") or []]
-        usage = values.get("usage")
-        values["usage"] = _usage(usage) if usage is not None else None
-        values["choices"] = [cls.from_dict(choice) for choice in values.get("choices") or []]
-        return cls(**values)
-
-
-_OPTIONAL_TEXT = (str, type(None))
-_SAVED_TYPES: dict[str, type | tuple[type, ...]] = {
-    "content": str,
-    "reasoning": str,
-    "tool_calls": list,
-    "usage": (dict, type(None)),
-    "finish_reason": _OPTIONAL_TEXT,
-    "id": _OPTIONAL_TEXT,
-    "model": _OPTIONAL_TEXT,
-    "system_fingerprint": _OPTIONAL_TEXT,
-    "matched_stop": (str, int, type(None)),
-    "logprobs": (dict, type(None)),
-    "choices": list,
-    "partial": bool,
-    "interrupted": bool,
-    "error": _OPTIONAL_TEXT,
-    "warnings": list,
-    "cached": bool,
-}
-
-
-def _tool_call(raw: Any) -> ToolCall:
-    if not isinstance(raw, dict):
-        raise ValueError("a saved tool call must be an object")
-    call = ToolCall(**raw)
-    if not (isinstance(call.id, str) and isinstance(call.name, str) and isinstance(call.arguments, str)):
-        raise ValueError("a saved tool call has fields of the wrong type")
-    if not isinstance(call.index, int):
-        raise ValueError("a saved tool call index must be an integer")
-    return call
-
-
-def _usage(raw: Any) -> Usage:
-    if not isinstance(raw, dict):
-        raise ValueError("saved usage must be an object")
-    usage = Usage(**raw)
-    counts = (
-        usage.prompt_tokens,
-        usage.completion_tokens,
-        usage.total_tokens,
-        usage.cache_hit_tokens,
-        usage.cache_miss_tokens,
-        usage.reasoning_tokens,
-    )
-    if not all(isinstance(n, int) and not isinstance(n, bool) for n in counts):
-        raise ValueError("saved token counts must be integers")
-    if not all(0 <= n <= MAX_SAVED_TOKENS for n in counts):
-        raise ValueError("saved token counts must be between 0 and 10^13")
-    if usage.cost is not None and not isinstance(usage.cost, (int, float)):
-        raise ValueError("a saved cost must be a number")
-    if usage.cost is not None and not (math.isfinite(usage.cost) and 0 <= usage.cost <= MAX_SAVED_COST):
-        raise ValueError(f"a saved cost must be a finite amount between 0 and {MAX_SAVED_COST:g}")
-    return usage
 
 
 class _ChoiceState:

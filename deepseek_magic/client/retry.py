@@ -4,7 +4,7 @@ Why one module: the HTTP client (a single ask) and the batch runner (many rows,
 with its own rate-limit pacing) must agree on the backoff formula, the status
 codes worth another try and the longest ``Retry-After`` worth waiting for;
 written twice they drifted. Both build a :class:`RetryPolicy` from the
-:class:`~deepseek_magic.config.Settings` and ask it.
+:class:`~deepseek_magic.config.settings.Settings` and ask it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from .config import Settings
+from deepseek_magic.config.settings import Settings
 
 #: Answers whose body is an error, not output: sending again cannot bill twice.
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})

@@ -3,7 +3,7 @@
 Why one model: the magics, the settings form, the chat widget and the Python
 API all read and write the same object, so a value checked here is checked
 for every entry point, before anything is sent. Limits come from
-:mod:`deepseek_magic.limits`, the same table the emulator enforces.
+:mod:`deepseek_magic.core.limits`, the same table the emulator enforces.
 
 The API key is a ``SecretStr``: its repr and str are masked, and it is only
 unwrapped at the moment a request header is built (inside the client's
@@ -39,8 +39,8 @@ from pydantic import (
     model_validator,
 )
 
-from . import limits
-from .errors import ConfigError
+from deepseek_magic.core import limits
+from deepseek_magic.core.errors import ConfigError
 
 Effort = limits.Effort
 
@@ -130,7 +130,7 @@ class Settings(BaseModel):
             and values.get("model") is None
             and values.get("provider") not in (None, "deepseek")
         ):
-            from .providers import get_provider
+            from deepseek_magic.providers import get_provider
 
             try:
                 models = get_provider(str(values["provider"]).strip().lower()).models
@@ -156,7 +156,9 @@ class Settings(BaseModel):
     @field_validator("provider")
     @classmethod
     def _provider(cls, value: str) -> str:
-        from .providers import provider_names  # the registry imports this module: looked up when first needed
+        from deepseek_magic.providers import (
+            provider_names,  # the registry imports this module: looked up when first needed
+        )
 
         value = value.strip().lower()
         names = provider_names()
@@ -391,7 +393,7 @@ def default_settings() -> Settings:
     ``%deepseek config`` and the form. A script without the magics reads the environment as before. The
     magics are found through ``sys.modules`` (never imported here: this layer does not know IPython).
     """
-    magics_module = sys.modules.get("deepseek_magic.magics")
+    magics_module = sys.modules.get("deepseek_magic.ipython.magics")
     loaded = getattr(magics_module, "LOADED", None)
     if loaded is not None:
         settings: Settings = loaded.settings
@@ -402,14 +404,14 @@ def default_settings() -> Settings:
 
 def key_variable(provider: str) -> str:
     """The variable holding ``provider``'s key; :class:`ConfigError` for an unknown provider."""
-    from .providers import get_provider
+    from deepseek_magic.providers import get_provider
 
     return get_provider(provider).key_variable
 
 
 def base_url_variable(provider: str) -> str:
     """The variable overriding ``provider``'s base URL; :class:`ConfigError` for an unknown provider."""
-    from .providers import get_provider
+    from deepseek_magic.providers import get_provider
 
     return get_provider(provider).base_url_variable
 
@@ -445,7 +447,7 @@ def _provider_switch(current: str, changes: Mapping[str, Any], model: str | None
 
 
 def _translate_model(model: str, old: str, new: str) -> str | None:
-    from .providers import get_provider
+    from deepseek_magic.providers import get_provider
 
     try:
         old_models, new_models = get_provider(old).models, get_provider(new).models

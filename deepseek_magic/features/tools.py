@@ -23,8 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PydanticUserError, ValidationError, create_model
 
-from .errors import ConfigError
-from .events import ToolCall
+from deepseek_magic.core.errors import ConfigError
+from deepseek_magic.core.events import ToolCall
 
 #: Characters of a tool result sent back to the model; longer results are cut with a note.
 RESULT_CAP = 20_000

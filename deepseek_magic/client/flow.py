@@ -1,8 +1,10 @@
-"""HTTP client: the only module that talks to the network.
+"""The request flow, without I/O: every decision the sync and async clients share.
 
-Sync and async clients share every decision (what to retry, how long to wait,
-how to read an error, how to decode a stream); only the few lines that do I/O
-are written twice, as httpx itself does.
+A flow is a generator that yields *steps* (send this request, read this
+body, give me the next chunk, close, sleep) and receives their results; the
+thin loops in :mod:`.sync` and :mod:`.aio` perform them with httpx. What to
+retry, how long to wait, how to read an error and how to decode a stream are
+therefore written once, and a test can drive a flow without a network.
 
 Retry rule: a request is sent again only when no answer body was consumed:
 connection failures, and HTTP 429/500/502/503/504 answers (whose body is an
@@ -20,19 +22,18 @@ stays consistent.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import ssl
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
-from contextlib import aclosing, closing
+from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
-from .config import Settings
-from .errors import (
+from deepseek_magic.client.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
+from deepseek_magic.client.sse import SSEDecoder, SSEOverflow
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.core.errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
@@ -45,11 +46,9 @@ from .errors import (
     redact,
     status_error,
 )
-from .events import Accumulator, Error, Event, Reply
-from .providers import ChatRequest, HttpCall, Provider, StreamParser, get_provider
-from .retry import MAX_RETRY_AFTER, RETRYABLE_STATUS, RetryPolicy, parse_retry_after, retry_delay
-from .sse import SSEDecoder, SSEOverflow
-from .textcheck import bad_text_problem
+from deepseek_magic.core.events import Accumulator, Event, Reply
+from deepseek_magic.core.textcheck import bad_text_problem
+from deepseek_magic.providers import ChatRequest, HttpCall, Provider, StreamParser
 
 EventCallback = Callable[[Event], None]
 #: Told (one line) before the client waits to send a request again: "rate limited, retrying in 4 s".
@@ -151,7 +150,7 @@ class _Prepared:
     auth: ProviderAuth = field(repr=False)
 
 
-def _prepare(provider: Provider, call: HttpCall, settings: Settings) -> _Prepared:
+def prepare_call(provider: Provider, call: HttpCall, settings: Settings) -> _Prepared:
     if not settings.resolved_api_key():  # also refuses a key with a CR, naming its variable
         raise ConfigError(
             f"no API key for {provider.display_name}: set {settings.key_variable} or enter it in %deepseek settings"
@@ -165,7 +164,7 @@ def _prepare(provider: Provider, call: HttpCall, settings: Settings) -> _Prepare
     return _Prepared(provider, call, timeout, settings, ProviderAuth(provider, settings))
 
 
-def _build(client: httpx.Client | httpx.AsyncClient, prepared: _Prepared, url: str) -> httpx.Request:
+def build_request(client: httpx.Client | httpx.AsyncClient, prepared: _Prepared, url: str) -> httpx.Request:
     call = prepared.call
     try:
         return client.build_request(
@@ -341,7 +340,7 @@ def _is_json_response(response: httpx.Response) -> bool:
     return str(response.headers.get("content-type", "")).startswith("application/json")
 
 
-class _StreamState:
+class StreamState:
     """What one reply's reading left behind: enough to judge whether it finished."""
 
     __slots__ = ("decoder", "on_retry", "provider", "settings")
@@ -419,7 +418,7 @@ def _interrupted(prepared: _Prepared, exc: Exception, accumulator: Accumulator) 
 
 
 @dataclass(slots=True)
-class _Send:
+class SendStep:
     """Send the prepared call to ``url``; the outcome is the (streaming) response."""
 
     prepared: _Prepared
@@ -427,7 +426,7 @@ class _Send:
 
 
 @dataclass(slots=True)
-class _Read:
+class ReadStep:
     """Read ``response`` until it ends or passes ``cap`` bytes; the outcome is the bytes read."""
 
     response: httpx.Response
@@ -435,7 +434,7 @@ class _Read:
 
 
 @dataclass(slots=True)
-class _Chunk:
+class ChunkStep:
     """The next chunk of ``response``'s body, ``None`` at its end (the same step is yielded again per chunk)."""
 
     response: httpx.Response
@@ -443,23 +442,23 @@ class _Chunk:
 
 
 @dataclass(slots=True)
-class _Close:
+class CloseStep:
     """Release ``response`` early (nothing more is read from it)."""
 
     response: httpx.Response
 
 
 @dataclass(slots=True)
-class _Sleep:
+class SleepStep:
     seconds: float
 
 
 #: A step, or a list of events to hand to the caller.
-_Step = _Send | _Read | _Chunk | _Close | _Sleep | list[Event]
-_Flow = Generator[_Step, Any, Any]
+Step = SendStep | ReadStep | ChunkStep | CloseStep | SleepStep | list[Event]
+Flow = Generator[Step, Any, Any]
 
 
-def _open_flow(prepared: _Prepared, on_retry: RetryNotice | None) -> Generator[_Step, Any, httpx.Response]:
+def _open_flow(prepared: _Prepared, on_retry: RetryNotice | None) -> Generator[Step, Any, httpx.Response]:
     """Send until an answer below 400 comes, retrying only what cannot have been billed (module docstring)."""
     policy = RetryPolicy.of(prepared.settings)
     urls = prepared.call.urls
@@ -469,7 +468,7 @@ def _open_flow(prepared: _Prepared, on_retry: RetryNotice | None) -> Generator[_
         url = urls[url_index]
         failure: DeepSeekError
         try:
-            response: httpx.Response = yield _Send(prepared, url)
+            response: httpx.Response = yield SendStep(prepared, url)
         except httpx.TransportError as exc:
             if not _is_connect_failure(exc):
                 raise _connection_failure(prepared, url, exc) from None
@@ -482,10 +481,10 @@ def _open_flow(prepared: _Prepared, on_retry: RetryNotice | None) -> Generator[_
             if response.status_code < 400:
                 return response
             try:
-                content: bytes = yield _Read(response, MAX_ERROR_BODY)
+                content: bytes = yield ReadStep(response, MAX_ERROR_BODY)
             except httpx.TransportError:
                 content = b""
-            yield _Close(response)
+            yield CloseStep(response)
             failure = _status_failure(prepared, response, content[:MAX_ERROR_BODY])
             if response.status_code not in RETRYABLE_STATUS:
                 raise failure
@@ -495,7 +494,7 @@ def _open_flow(prepared: _Prepared, on_retry: RetryNotice | None) -> Generator[_
             raise failure
         if on_retry is not None:
             on_retry(_retry_notice(failure, delay))
-        yield _Sleep(delay)
+        yield SleepStep(delay)
         attempt += 1
 
 
@@ -505,49 +504,49 @@ def _capped(prepared: _Prepared, content: bytes, cap: int, acc: Accumulator) -> 
     return content
 
 
-def _json_flow(prepared: _Prepared, acc: Accumulator | None = None) -> Generator[_Step, Any, Any]:
+def json_flow(prepared: _Prepared, acc: Accumulator | None = None) -> Generator[Step, Any, Any]:
     """Open, read one whole JSON answer (bounded), return it decoded."""
     response = yield from _open_flow(prepared, None)
-    content: bytes = yield _Read(response, MAX_JSON_BODY)
-    yield _Close(response)
+    content: bytes = yield ReadStep(response, MAX_JSON_BODY)
+    yield CloseStep(response)
     return _json_body(prepared, _capped(prepared, content, MAX_JSON_BODY, acc or Accumulator()))
 
 
-def _poll_flow(submitted: _Prepared, plan: tuple[Polling, HttpCall]) -> Generator[_Step, Any, list[Event]]:
+def _poll_flow(submitted: _Prepared, plan: tuple[Polling, HttpCall]) -> Generator[Step, Any, list[Event]]:
     """Poll until the provider has the result of ``submitted``, within ``read_timeout``."""
     poller, call = plan
-    prepared = _prepare(submitted.provider, call, submitted.settings)
+    prepared = prepare_call(submitted.provider, call, submitted.settings)
     clock = _PollClock(submitted.provider.display_name, submitted.settings)
     while True:
-        yield _Sleep(clock.next_wait())
-        body = yield from _json_flow(prepared)
+        yield SleepStep(clock.next_wait())
+        body = yield from json_flow(prepared)
         events = poller.poll_result(submitted.call, body)
         if events is not None:
             return events
 
 
-def _reply_flow(request: ChatRequest, state: _StreamState, acc: Accumulator) -> Generator[_Step, Any, None]:
+def reply_flow(request: ChatRequest, state: StreamState, acc: Accumulator) -> Generator[Step, Any, None]:
     """One reply: open, then a whole JSON body (maybe polled for) or a bounded stream, as event lists."""
     provider = state.provider
-    prepared = _prepare(provider, provider.prepare(request), request.settings)
+    prepared = prepare_call(provider, provider.prepare(request), request.settings)
     state.settings = prepared.settings
     response = yield from _open_flow(prepared, state.on_retry)
     try:
         _check_answer(prepared, response)
         if not prepared.call.stream or _is_json_response(response):
-            content: bytes = yield _Read(response, MAX_JSON_BODY)
+            content: bytes = yield ReadStep(response, MAX_JSON_BODY)
             body = _json_body(prepared, _capped(prepared, content, MAX_JSON_BODY, acc))
             plan = _poll_plan(provider, prepared.call, body)
             if plan is None:
                 events = provider.parse_body(body)
             else:
-                yield _Close(response)  # nothing more comes on this connection
+                yield CloseStep(response)  # nothing more comes on this connection
                 events = yield from _poll_flow(prepared, plan)
             if events:
                 yield events
             return
         decoder = state.decoder = StreamDecoder(provider)
-        step = _Chunk(response)
+        step = ChunkStep(response)
         received = 0
         while True:
             chunk: bytes | None = yield step
@@ -570,7 +569,7 @@ def _reply_flow(request: ChatRequest, state: _StreamState, acc: Accumulator) -> 
         raise _too_large(prepared, "one stream line", SSEDecoder.max_line, acc) from None
 
 
-def _resume(flow: _Flow, value: Any, error: BaseException | None) -> tuple[bool, Any]:
+def resume(flow: Flow, value: Any, error: BaseException | None) -> tuple[bool, Any]:
     """Advance ``flow`` with an outcome (or a failure thrown in): ``(False, step)`` or ``(True, result)``."""
     try:
         return False, (flow.send(value) if error is None else flow.throw(error))
@@ -579,289 +578,3 @@ def _resume(flow: _Flow, value: Any, error: BaseException | None) -> tuple[bool,
 
 
 # ----------------------------------------------------------------------- sync client
-
-
-class ChatClient:
-    """Synchronous client: what the magics use, so that the kernel's Interrupt
-    (``KeyboardInterrupt``) lands in the read loop and the partial reply stays."""
-
-    def __init__(self, *, transport: httpx.BaseTransport | None = None) -> None:
-        self._http = httpx.Client(transport=transport, follow_redirects=False, trust_env=True)
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> ChatClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def prepare(self, request: ChatRequest) -> HttpCall:
-        """The exact call that would be sent (for ``--dry-run``); sends nothing."""
-        return get_provider(request.settings.provider).prepare(request)
-
-    def chat(
-        self,
-        request: ChatRequest,
-        *,
-        on_event: EventCallback | None = None,
-        accumulator: Accumulator | None = None,
-        on_retry: RetryNotice | None = None,
-    ) -> Reply:
-        """Send ``request`` and return the whole reply, calling ``on_event`` per event.
-
-        Pass your own ``accumulator`` to still hold the partial reply if a
-        ``KeyboardInterrupt`` arrives while streaming; the connection is
-        closed either way. ``on_retry`` hears one line before each wait to send again.
-        """
-        acc = accumulator if accumulator is not None else Accumulator()
-        state = _StreamState(get_provider(request.settings.provider))
-        state.on_retry = on_retry
-        with closing(self._drive(_reply_flow(request, state, acc), acc)) as events:
-            if on_event is None:
-                for _ in events:
-                    pass
-            else:
-                for event in events:
-                    on_event(event)
-        return state.finish(acc)
-
-    def events(self, request: ChatRequest) -> Iterator[Event]:
-        """The normalized events of one reply, as they arrive; raises like :meth:`chat`."""
-        acc = Accumulator()
-        state = _StreamState(get_provider(request.settings.provider))
-        with closing(self._drive(_reply_flow(request, state, acc), acc)) as events:
-            yield from events
-        state.finish(acc)
-
-    def get_json(self, call: HttpCall, settings: Settings) -> Any:
-        """A small GET such as ``/models`` or ``/user/balance``."""
-        prepared = _prepare(get_provider(settings.provider), call, settings)
-        events = self._drive(_json_flow(prepared), Accumulator())
-        while True:
-            try:
-                next(events)
-            except StopIteration as stop:
-                return stop.value
-
-    def models(self, settings: Settings) -> list[str]:
-        """Model ids the provider offers to this key."""
-        provider = get_provider(settings.provider)
-        call = provider.models_call(settings)
-        if call is None:
-            raise ConfigError(f"{provider.display_name} has no model list endpoint")
-        return provider.parse_models(self.get_json(call, settings))
-
-    def balance(self, settings: Settings) -> Any:
-        """The account balance, where the provider has an endpoint for it."""
-        provider = get_provider(settings.provider)
-        call = provider.balance_call(settings)
-        if call is None:
-            raise ConfigError(f"{provider.display_name} has no balance endpoint")
-        return self.get_json(call, settings)
-
-    def _drive(self, flow: _Flow, acc: Accumulator) -> Generator[Event, None, Any]:
-        """Perform ``flow``'s steps; events are added to ``acc`` one by one as they are handed on."""
-        opened: list[httpx.Response] = []
-        add = acc.add
-        value: Any = None
-        error: BaseException | None = None
-        try:
-            while True:
-                done, step = _resume(flow, value, error)
-                if done:
-                    return step
-                value = error = None
-                if type(step) is list:
-                    for event in step:
-                        add(event)
-                        yield event
-                    continue
-                try:
-                    value = self._perform(step, opened)
-                except httpx.TransportError as exc:
-                    error = exc
-        finally:
-            flow.close()
-            for response in opened:  # also on KeyboardInterrupt and early close: connections are released
-                response.close()
-
-    def _perform(self, step: _Step, opened: list[httpx.Response]) -> Any:
-        if type(step) is _Chunk:
-            if step.chunks is None:
-                step.chunks = step.response.iter_bytes()
-            return next(step.chunks, None)
-        if type(step) is _Send:
-            return self._open(step, opened)
-        if type(step) is _Read:
-            return _read_up_to(step.response.iter_bytes(), step.cap)
-        if type(step) is _Close:
-            step.response.close()
-        elif type(step) is _Sleep:
-            time.sleep(step.seconds)
-        return None
-
-    def _open(self, step: _Send, opened: list[httpx.Response]) -> httpx.Response:
-        prepared = step.prepared
-        response = self._http.send(_build(self._http, prepared, step.url), stream=True, auth=prepared.auth)
-        opened.append(response)
-        return response
-
-
-def _read_up_to(chunks: Iterator[bytes], cap: int) -> bytes:
-    """The body, read until it ends or passes ``cap`` bytes (the rest is never read)."""
-    parts: list[bytes] = []
-    size = 0
-    for chunk in chunks:
-        parts.append(chunk)
-        size += len(chunk)
-        if size > cap:
-            break
-    return b"".join(parts)
-
-
-async def _aread_up_to(chunks: AsyncIterator[bytes], cap: int) -> bytes:
-    """Async twin of :func:`_read_up_to`."""
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in chunks:
-        parts.append(chunk)
-        size += len(chunk)
-        if size > cap:
-            break
-    return b"".join(parts)
-
-
-# ---------------------------------------------------------------------- async client
-
-
-class AsyncChatClient:
-    """The same client over ``httpx.AsyncClient``, for batch work on one event loop."""
-
-    def __init__(
-        self,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        max_connections: int = 100,
-        verify: ssl.SSLContext | bool = True,
-    ) -> None:
-        """``verify`` takes a shared SSL context (building one costs ~30 ms).
-
-        Without an explicit ``transport`` httpx builds its own, mounting
-        ``HTTP(S)_PROXY``/``ALL_PROXY`` and honouring ``NO_PROXY`` exactly as
-        the sync client does; a transport passed in bypasses the environment.
-        """
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self._http = httpx.AsyncClient(
-            transport=transport, limits=limits, verify=verify, follow_redirects=False, trust_env=True
-        )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def __aenter__(self) -> AsyncChatClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def chat(
-        self,
-        request: ChatRequest,
-        *,
-        on_event: EventCallback | None = None,
-        accumulator: Accumulator | None = None,
-        on_retry: RetryNotice | None = None,
-    ) -> Reply:
-        """Async twin of :meth:`ChatClient.chat`."""
-        acc = accumulator if accumulator is not None else Accumulator()
-        state = _StreamState(get_provider(request.settings.provider))
-        state.on_retry = on_retry
-        async with aclosing(self._drive(_reply_flow(request, state, acc), acc)) as events:
-            async for event in events:
-                if on_event is not None:
-                    on_event(event)
-        return state.finish(acc)
-
-    async def events(self, request: ChatRequest) -> AsyncIterator[Event]:
-        """Events of one reply as they arrive; raises like :meth:`chat`."""
-        acc = Accumulator()
-        state = _StreamState(get_provider(request.settings.provider))
-        async with aclosing(self._drive(_reply_flow(request, state, acc), acc)) as events:
-            async for event in events:
-                yield event
-        state.finish(acc)
-
-    async def get_json(self, call: HttpCall, settings: Settings) -> Any:
-        result: list[Any] = []
-        prepared = _prepare(get_provider(settings.provider), call, settings)
-        async with aclosing(self._drive(_json_flow(prepared), Accumulator(), result)) as events:
-            async for _ in events:
-                pass
-        return result[0]
-
-    async def _drive(
-        self, flow: _Flow, acc: Accumulator, result: list[Any] | None = None
-    ) -> AsyncGenerator[Event, None]:
-        """Async twin of :meth:`ChatClient._drive` (an async generator cannot return: ``result`` gets the value)."""
-        opened: list[httpx.Response] = []
-        add = acc.add
-        value: Any = None
-        error: BaseException | None = None
-        try:
-            while True:
-                done, step = _resume(flow, value, error)
-                if done:
-                    if result is not None:
-                        result.append(step)
-                    return
-                value = error = None
-                if type(step) is list:
-                    for event in step:
-                        add(event)
-                        yield event
-                    continue
-                try:
-                    value = await self._perform(step, opened)
-                except httpx.TransportError as exc:
-                    error = exc
-        finally:
-            flow.close()
-            for response in opened:
-                await response.aclose()
-
-    async def _perform(self, step: _Step, opened: list[httpx.Response]) -> Any:
-        if type(step) is _Chunk:
-            if step.chunks is None:
-                step.chunks = step.response.aiter_bytes()
-            return await anext(step.chunks, None)
-        if type(step) is _Send:
-            return await self._open(step, opened)
-        if type(step) is _Read:
-            return await _aread_up_to(step.response.aiter_bytes(), step.cap)
-        if type(step) is _Close:
-            await step.response.aclose()
-        elif type(step) is _Sleep:
-            await asyncio.sleep(step.seconds)
-        return None
-
-    async def _open(self, step: _Send, opened: list[httpx.Response]) -> httpx.Response:
-        prepared = step.prepared
-        response = await self._http.send(_build(self._http, prepared, step.url), stream=True, auth=prepared.auth)
-        opened.append(response)
-        return response
-
-
-__all__ = [
-    "MAX_RETRY_AFTER",
-    "RETRYABLE_STATUS",
-    "AsyncChatClient",
-    "ChatClient",
-    "Error",
-    "Polling",
-    "RetryPolicy",
-    "StreamDecoder",
-    "parse_retry_after",
-    "retry_delay",
-]

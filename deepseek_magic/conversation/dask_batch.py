@@ -1,9 +1,8 @@
 """Batches on Dask: :func:`run_batch` per partition of a Dask DataFrame.
 
-Why its own module: a partition builds its own :class:`~deepseek_magic.session.Session`
-on the worker, so this is the one batch module that imports the session layer
-(the runner below it only receives a session); kept apart, ``session`` →
-``batch.runner`` and ``batch.dask`` → ``session`` form no cycle.
+Why in the conversation layer: a partition builds its own
+:class:`~deepseek_magic.conversation.session.Session` on the worker, while the
+batch layer below only ever receives a session; ``dask`` is imported only here.
 """
 
 from __future__ import annotations
@@ -14,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from ..cache import ReplyCache
-from ..config import Settings
-from ..errors import ConfigError
-from ..session import Session
-from .results import batch_meta
-from .runner import run_batch
+from deepseek_magic.batch.results import batch_meta
+from deepseek_magic.batch.runner import run_batch
+from deepseek_magic.client.cache import ReplyCache
+from deepseek_magic.config.settings import Settings
+from deepseek_magic.conversation.session import Session
+from deepseek_magic.core.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd

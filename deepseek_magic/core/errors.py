@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .events import Reply
+    from deepseek_magic.core.events import Reply
 
 
 def redact(text: str, *secrets: str | None) -> str:
