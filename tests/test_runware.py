@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-import deepseek_magic.client as client_module
+import deepseek_magic.client.flow as client_module
+import deepseek_magic.client.sync as sync_module
 from deepseek_magic import Session, providers
 from deepseek_magic.client import AsyncChatClient, ChatClient, StreamDecoder
 from deepseek_magic.config.settings import Settings
@@ -366,9 +367,9 @@ def test_async_wait_is_bounded_by_read_timeout(
         pauses.append(seconds)
         now[0] += seconds
 
-    monkeypatch.setattr(
-        client_module, "time", types.SimpleNamespace(monotonic=lambda: now[0], time=time.time, sleep=sleep)
-    )
+    fake = types.SimpleNamespace(monotonic=lambda: now[0], time=time.time, sleep=sleep)
+    monkeypatch.setattr(client_module, "time", fake)  # the flow reads the clock
+    monkeypatch.setattr(sync_module, "time", fake)  # the sync loop performs the pauses
     before = len(emulator.requests)
     with pytest.raises(APITimeoutError, match=r"Runware had not finished the task after 2 s of polling"):
         client.chat(request(emulator, fault="stall=5", read_timeout=2))
@@ -395,12 +396,12 @@ def test_interrupt_while_waiting_for_an_async_task(
             raise KeyboardInterrupt
 
     fake_time = types.SimpleNamespace(monotonic=time.monotonic, time=time.time, sleep=sleep)
-    monkeypatch.setattr(client_module, "time", fake_time)
+    monkeypatch.setattr(sync_module, "time", fake_time)  # the sync loop performs the pauses
     acc = Accumulator()
     with pytest.raises(KeyboardInterrupt):
         client.chat(request(emulator), accumulator=acc)
     assert acc.events_seen == 0 and acc.reply(partial=True).content == ""
-    monkeypatch.setattr(client_module, "time", time)
+    monkeypatch.setattr(sync_module, "time", time)
     assert client.chat(request(emulator)).content, "the client still works afterwards"
 
 

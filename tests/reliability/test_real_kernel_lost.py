@@ -61,12 +61,8 @@ def printed(text: str) -> Callable[[dict[str, Any]], bool]:
 
 
 def interrupt(kernel: Kernel, execution: Execution, what: str) -> None:
-    """Interrupt the kernel and check the cell ended in KeyboardInterrupt while its work was still running.
-
-    The work (a 60 s tool, a batch still sending rows) would end the cell without an error; the wait is capped at
-    30 s. How long the reply took is printed, not bounded: a loaded machine (or the next pytest-xdist worker)
-    delays it, and speed figures belong in benchmarks/ (as in test_interrupts_real_kernel.py).
-    """
+    """Interrupt the kernel and check the cell ended in KeyboardInterrupt (the latency is printed, not bounded:
+    a loaded machine is slow, a stalled kernel never answers)."""
     started = time.monotonic()
     kernel.manager.interrupt_kernel()
     while execution.reply is None and time.monotonic() < started + 30:
@@ -79,7 +75,6 @@ def interrupt(kernel: Kernel, execution: Execution, what: str) -> None:
     latency = time.monotonic() - started
     kernel.finish(execution, timeout=10)
     print(f"interrupt {what}: execute_reply after {latency:.3f} s")
-    assert execution.status == "error", execution.text()
     assert execution.reply is not None and execution.reply["content"]["ename"] == "KeyboardInterrupt"
 
 
