@@ -26,6 +26,7 @@ def test_ruff_format_is_clean() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # as long as run() waits: a cold mypy cache on a loaded machine takes minutes
 def test_mypy_strict_is_clean() -> None:
     result = run(sys.executable, "-m", "mypy")
     assert result.returncode == 0, result.stdout + result.stderr
