@@ -201,6 +201,7 @@ def test_help_documents_the_exit_codes() -> None:
 # ------------------------------------------------------------------ the real thing
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("jupyter") is None, reason="JupyterLab is installed by the lab and test extras")
 def test_lab_opens_the_demo_notebook_and_ctrl_c_stops_both(tmp_path: Path) -> None:
     port = free_port()

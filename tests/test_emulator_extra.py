@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,6 +75,7 @@ server.shutdown()
 """
 
 
+@pytest.mark.slow
 def test_the_library_runs_without_the_emulator_stack(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL", "_PROVIDER"))}
     env["IPYTHONDIR"] = str(tmp_path / "ipython")

@@ -48,6 +48,7 @@ def reasoning_tokens(message: dict[str, Any]) -> int | None:
     return None if found is None else int(found.group(1).replace(",", ""))
 
 
+@pytest.mark.slow
 def test_interrupt_mid_stream_keeps_the_partial_and_the_kernel_answers_next(kernel: Kernel) -> None:
     execution = kernel.send("%%deepseek\nTell me a long story about a lighthouse keeper.", cell_id="story")
     seen = kernel.wait_for_iopub(execution, streaming, timeout=30)

@@ -57,6 +57,7 @@ def markdown_of(cell: Any) -> str:
     return "\n".join(o.get("data", {}).get("text/markdown", "") for o in cell.outputs)
 
 
+@pytest.mark.slow
 def test_no_cell_failed_but_the_one_that_fails_on_purpose(executed: tuple[Any, str]) -> None:
     nb, _ = executed
     errors = [

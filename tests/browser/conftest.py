@@ -1,20 +1,34 @@
-"""Real-browser tests: the ``browser`` marker, and skip-or-fail when the browser stack is missing.
+"""Real-browser tests: the ``browser`` marker, skip-or-fail when the browser stack is missing, and the shared lab.
 
 Outside CI a missing piece (Debian's ``chromium``, the ``playwright`` package,
 ``jupyterlab``) skips these tests with the reason; with ``CI`` set it fails
 them, so CI cannot go green by silently skipping.
+
+Every browser test gets the ``lab`` fixture: one emulator and one JupyterLab
+for the whole run (starting and stopping JupyterLab costs several seconds of
+CPU per test otherwise). Each test starts from the emulator's default
+settings and a server with no kernels and no saved workspace. Under
+pytest-xdist this folder is one unit of work (``tests/conftest.py``), so its
+tests run one after the other in the worker that owns the server.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib.util import find_spec
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from browser.lab import CHROMIUM, EMULATOR_KEY, LabServer, jupyter_lab
 
-#: Debian's chromium; Playwright's own browser builds are never downloaded.
-CHROMIUM = Path("/usr/bin/chromium")
+from deepseek_magic.emulator import EmulatorConfig, run_in_thread
+
+if TYPE_CHECKING:
+    from deepseek_magic.emulator.server import RunningEmulator
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -39,8 +53,7 @@ def missing_browser_stack() -> list[str]:
     return missing
 
 
-@pytest.fixture
-def browser_stack() -> None:
+def require_browser_stack() -> None:
     """Skip (or fail, when ``CI`` is set) unless chromium, playwright and jupyterlab are all installed."""
     missing = missing_browser_stack()
     if not missing:
@@ -49,3 +62,43 @@ def browser_stack() -> None:
     if in_ci():
         pytest.fail(reason + " (CI is set, so this fails instead of skipping)", pytrace=False)
     pytest.skip(reason)
+
+
+@pytest.fixture
+def browser_stack() -> None:
+    """For tests that start their own JupyterLab: skip (or fail in CI) without the browser stack."""
+    require_browser_stack()
+
+
+@dataclass
+class Lab:
+    """The shared emulator and the JupyterLab whose kernels talk to it."""
+
+    emulator: RunningEmulator
+    server: LabServer
+
+
+@pytest.fixture(scope="session")
+def shared_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    require_browser_stack()
+    base = tmp_path_factory.mktemp("jupyterlab")
+    with run_in_thread(EmulatorConfig(api_key=EMULATOR_KEY)) as emulator, jupyter_lab(base, emulator.base_url) as lab:
+        yield Lab(emulator, lab)
+
+
+@pytest.fixture
+def lab(shared_lab: Lab) -> Iterator[Lab]:
+    """The shared lab, with the emulator at its default settings; kernels and workspace dropped afterwards."""
+    config = shared_lab.emulator.config
+    defaults = EmulatorConfig(api_key=EMULATOR_KEY)
+    for spec in dataclasses.fields(EmulatorConfig):
+        current, default = getattr(config, spec.name), copy.deepcopy(getattr(defaults, spec.name))
+        if isinstance(current, list):
+            current[:] = default  # the live lists (faults, scripted) stay the same objects
+        else:
+            setattr(config, spec.name, default)
+    try:
+        yield shared_lab
+    finally:
+        shared_lab.server.shut_down_kernels()
+        shared_lab.server.forget_workspaces()

@@ -11,28 +11,18 @@ carry none.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import nbformat
 import pytest
-from browser.test_jupyterlab_browser import (
-    ARTIFACTS,
-    EMULATOR_KEY,
-    Shots,
-    jupyter_lab,
-    menu,
-    open_browser,
-    open_notebook,
-    wait_for,
-)
+from browser.lab import ARTIFACTS, Shots, menu, open_browser, open_notebook, wait_for
 from security.xss import ALL
 
-from deepseek_magic.emulator import EmulatorConfig, Scripted, run_in_thread
+from deepseek_magic.emulator import Scripted
 
 if TYPE_CHECKING:
-    from deepseek_magic.emulator.server import RunningEmulator
+    from browser.conftest import Lab
 
 NAME = "xss.ipynb"
 CONTROL = '<img src=x onerror="window.__control=1">'
@@ -58,22 +48,17 @@ def xss_notebook(folder: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def emulator(browser_stack: None) -> Iterator[RunningEmulator]:
-    with run_in_thread(EmulatorConfig(api_key=EMULATOR_KEY)) as emu:
-        yield emu
-
-
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.timeout(180)
-def test_the_corpus_runs_no_script_in_jupyterlab(emulator: RunningEmulator, tmp_path: Path) -> None:
+def test_the_corpus_runs_no_script_in_jupyterlab(lab: Lab, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
+    emulator = lab.emulator
     emulator.config.scripted.extend(Scripted(content=ALL, reasoning=ALL) for _ in range(3))
     shots = Shots(ARTIFACTS / "xss")
-    notebook = xss_notebook(tmp_path / "source")
-    with jupyter_lab(tmp_path, emulator.base_url, notebook) as server, sync_playwright() as playwright:
+    server = lab.server.serving(xss_notebook(tmp_path / "source"))
+    with sync_playwright() as playwright:
         context = open_browser(playwright, tmp_path / "profile-1")
         page = context.new_page()
         with shots.on_failure(page, "run-all"):

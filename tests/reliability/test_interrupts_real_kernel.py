@@ -196,6 +196,7 @@ def test_interrupt_mid_tool_loop(kernel: Kernel, emu: RunningEmulator) -> None:
     )
 
 
+@pytest.mark.slow
 def test_interrupt_mid_batch_then_rerun_sends_only_the_unfinished_rows(kernel: Kernel, emu: RunningEmulator) -> None:
     setup = kernel.run(f"import pandas as pd\ndf = pd.DataFrame({{'word': [f'w{{i}}' for i in range({ROWS})]}})")
     assert setup.status == "ok", setup.text()

@@ -162,6 +162,7 @@ def test_cancelling_aask_keeps_the_billed_round(kernel: Kernel) -> None:
     assert turn["tokens"] > 0 and turn["session"] == turn["tokens"]
 
 
+@pytest.mark.slow
 def test_an_interrupted_batch_counts_what_it_paid(kernel: Kernel, emu: RunningEmulator) -> None:
     setup = kernel.run(f"words = [f'w{{i}}' for i in range({ROWS})]")
     assert setup.status == "ok", setup.text()
