@@ -6,6 +6,7 @@ import json
 import queue
 import time
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -348,3 +349,38 @@ def test_on_a_real_kernel_the_key_stays_off_iopub_and_the_chat_streams_into_its_
     assert capture[0]["content"]["data"]["state"] == {"msg_id": parent}
     shown = [m["content"]["data"].get("text/plain") for m in chat_wire if m["msg_type"] == "display_data"]
     assert shown[0] == "You: Hello from the chat"
+
+
+def test_a_chat_reply_shows_a_pending_token_on_the_next_tick(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trailing flush: a token inside the coalescing interval is shown by a tick, not by the next event."""
+    now = [100.0]
+    monkeypatch.setattr("deepseek_magic.ui.throttle.time", SimpleNamespace(monotonic=lambda: now[0]))
+    view = OutputReplyView(ReplyHeader(provider="DeepSeek", model="deepseek-v4-flash"), display=lambda *_, **__: None)
+    view.start()
+    view.on_event(ContentDelta("Hello"))  # the first update goes out at once
+    now[0] += 0.01
+    view.on_event(ContentDelta(" world"))  # inside the interval: pending
+    shown = view.updates
+    assert "world" not in view.widget.outputs[-1]["data"]["text/markdown"]
+    view.tick()  # still inside the interval: nothing yet
+    assert view.updates == shown
+    now[0] += 0.2
+    view.tick()  # the stream is silent and the interval has passed: the pending token is shown
+    assert view.updates == shown + 1 and "Hello world" in view.widget.outputs[-1]["data"]["text/markdown"]
+    view.tick()  # nothing new: no update
+    assert view.updates == shown + 1
+
+
+def test_the_chat_passes_an_idle_callback_to_the_stream(emulator: Any, messages: list[Any]) -> None:
+    session = new_session(emulator)
+    idle: list[Any] = []
+    chat = ChatWidget(session, display=Transcript())
+    original = chat.controller.send
+
+    def send(*args: Any, **kwargs: Any) -> Reply:
+        idle.append(kwargs.get("on_idle"))
+        return original(*args, **kwargs)
+
+    chat.controller.send = send  # type: ignore[method-assign]
+    chat.send("hello")
+    assert len(idle) == 1 and callable(idle[0]), "the chat's view gets the stream's silent moments"

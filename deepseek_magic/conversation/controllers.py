@@ -95,8 +95,10 @@ class ChatController:
         key: str,
         on_event: Callable[[Event], None] | None = None,
         on_retry: Callable[[str], None] | None = None,
+        on_idle: Callable[[], object] | None = None,
     ) -> Reply:
-        return self.session.ask(text, key=key, on_event=on_event, on_retry=on_retry)
+        """One chat turn; ``on_idle`` is called while the stream is silent (the view's trailing flush)."""
+        return self.session.ask(text, key=key, on_event=on_event, on_retry=on_retry, on_idle=on_idle)
 
 
 def describe_balance(balance: Any) -> str:

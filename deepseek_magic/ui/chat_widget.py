@@ -86,6 +86,11 @@ class OutputReplyView:
         if self._throttle.due():
             self._show(self._live())
 
+    def tick(self) -> None:
+        """The stream is silent: show what arrived since the last update once an update is due (trailing flush)."""
+        if self._throttle.trailing():
+            self._show(self._live())
+
     def on_retry(self, reason: str) -> None:
         self._acc = Accumulator()
         self._note = reason
@@ -247,13 +252,21 @@ class ChatWidget:
         def on_retry(reason: str) -> None:
             view().on_retry(reason)
 
+        def on_idle() -> None:  # called while the stream is silent: a pending token is shown within ~0.1 s
+            if started:
+                tick = getattr(started[0], "tick", None)
+                if tick is not None:
+                    tick()
+
         def finish(reply: Reply, status: str) -> None:
             view().finish(reply, status)
             entry.reply, entry.status = reply, status
             entry.progress = getattr(started[0], "progress", None)
 
         try:
-            reply = self.controller.send(entry.text, key=entry.key, on_event=on_event, on_retry=on_retry)
+            reply = self.controller.send(
+                entry.text, key=entry.key, on_event=on_event, on_retry=on_retry, on_idle=on_idle
+            )
         except KeyboardInterrupt:
             turn = self.session.turn(entry.key)
             if turn is not None:
