@@ -1,48 +1,25 @@
-"""Shared test configuration, and how pytest-xdist splits the suite between workers.
+"""Shared test configuration, and the order in which pytest-xdist hands out the test files.
 
 ``pyproject.toml`` runs the suite on one pytest-xdist worker per core with ``--dist loadfile``: a test file is
-one unit of work, so its module-scoped kernels, emulators and clusters start once, in one worker. Two rules
-are added here. A folder whose tests share a session-scoped server (``tests/browser``: one JupyterLab) is one
-unit too, so one worker starts that server. And the files holding a test marked ``slow`` are handed out first
-(``--no-loadscope-reorder`` keeps this order), so the run does not end with one worker busy on a long file
-while the other is idle.
+one unit of work, so its module-scoped kernels, emulators and clusters start once, in one worker (session-scoped
+servers, such as the browser tests' JupyterLab, start once per worker that needs them). The files holding a test
+marked ``slow`` are handed out first (``--no-loadscope-reorder`` keeps this order), so the run does not end with
+one worker busy on a long file while the other is idle.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import pytest
 from shell import TestingShell, make_shell
-
-if TYPE_CHECKING:
-    from xdist.remote import Producer
-
-#: Folders (relative to the repository, as in node ids) that are one unit of work for pytest-xdist.
-SHARED_FOLDERS = ("tests/browser/",)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Files holding a ``slow`` test first, each file's tests still together and in their order."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
     items.sort(key=lambda item: item.path not in slow_files)
-
-
-@pytest.hookimpl(tryfirst=True, optionalhook=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> Any:
-    """``--dist loadfile`` with each of :data:`SHARED_FOLDERS` as one unit (other modes are left to xdist)."""
-    if config.getvalue("dist") != "loadfile":
-        return None
-    from xdist.scheduler import LoadFileScheduling
-
-    class FileAndSharedFolderScheduling(LoadFileScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            scope = super()._split_scope(nodeid)
-            return next((folder for folder in SHARED_FOLDERS if scope.startswith(folder)), scope)
-
-    return FileAndSharedFolderScheduling(config, log)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -5,11 +5,11 @@ Outside CI a missing piece (Debian's ``chromium``, the ``playwright`` package,
 them, so CI cannot go green by silently skipping.
 
 Every browser test gets the ``lab`` fixture: one emulator and one JupyterLab
-for the whole run (starting and stopping JupyterLab costs several seconds of
-CPU per test otherwise). Each test starts from the emulator's default
-settings and a server with no kernels and no saved workspace. Under
-pytest-xdist this folder is one unit of work (``tests/conftest.py``), so its
-tests run one after the other in the worker that owns the server.
+per test process (per pytest-xdist worker that runs browser tests), instead of
+one per test: starting and stopping JupyterLab costs several seconds. Each
+test starts from the emulator's default settings and a server with no kernels
+and no saved workspace, copies its notebook into the server's root under its
+own name, and sets the pacing it needs.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
-"""JupyterLab for the browser tests: one server per test run, driven through Debian's chromium by Playwright.
+"""JupyterLab for the browser tests, driven through Debian's chromium by Playwright, and the helpers they share.
 
 The server listens on 127.0.0.1 (random port and token) with temporary config,
 data, runtime, workspace and root directories and its own reply cache, its
 kernels pointed at the bundled emulator; nothing reaches the network. Starting
-JupyterLab costs several seconds of CPU, so the browser tests share one server
-(``tests/browser/conftest.py``): each test copies its notebook into the root
-and opens it; between tests every kernel is shut down and the saved workspace
-is dropped, so a test never sees another's tabs or kernels.
+JupyterLab costs several seconds, so the browser tests share one server per
+test process (``tests/browser/conftest.py``): each test copies its notebook
+into the root and opens it; between tests every kernel is shut down and the
+saved workspace is dropped, so a test never sees another's tabs or kernels.
+Screenshots go to ``test-artifacts/browser/``, with the server's log.
 """
 
 from __future__ import annotations
@@ -63,7 +64,12 @@ const panel = app && Array.from(app.shell.widgets('main')).find(
 
 
 def notebook_state_js(name: str) -> str:
-    """Kernel status, executed/running code cells, error outputs, and each code cell's output mime types."""
+    """Kernel status, executed/running code cells, error outputs, and each code cell's output mime types.
+
+    Errors of cells tagged ``raises-exception`` (the demo's failing cell) are expected and not counted. Cells the
+    kernel offered through ``set_next_input`` (``%deepseek fix``, ``--code``: their code starts "# [emulated]")
+    are listed apart, with the source of the cell above them, and never counted as code to execute.
+    """
     return (
         "() => {"
         + panel_js(name)
@@ -73,16 +79,26 @@ def notebook_state_js(name: str) -> str:
   const kernel = session && session.kernel;
   const cells = panel.content.model.cells;
   const state = {kernel: kernel ? kernel.status : null, code: 0, executed: 0, errors: [], cells: [],
-                 dirty: panel.context.model.dirty};
+                 offered: [], dirty: panel.context.model.dirty};
+  let above = null;
   for (let i = 0; i < cells.length; i++) {
     const cell = cells.get(i);
     if (cell.type !== 'code') continue;
+    const source = cell.sharedModel.getSource();
+    if (source.startsWith('# [emulated]') && !cell.executionCount) {
+      state.offered.push({above: above, source: source});
+      above = source.slice(0, 60);
+      continue;
+    }
+    above = source.slice(0, 60);
+    const tags = (typeof cell.getMetadata === 'function' ? cell.getMetadata('tags') : null) || [];
     state.code += 1;
     if (cell.executionCount) state.executed += 1;
     const mimes = [];
     for (let j = 0; j < cell.outputs.length; j++) {
       const out = cell.outputs.get(j).toJSON();
-      if (out.output_type === 'error') state.errors.push(out.ename + ': ' + out.evalue);
+      const expected = tags.includes('raises-exception');
+      if (out.output_type === 'error' && !expected) state.errors.push(out.ename + ': ' + out.evalue);
       mimes.push(...Object.keys(out.data || {}));
     }
     state.cells.push({source: cell.sharedModel.getSource().slice(0, 60), mimes: mimes});

@@ -19,29 +19,18 @@ Every payload sets ``window.__xss``; it must stay undefined.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import nbformat
 import pytest
-from browser.test_jupyterlab_browser import (
-    ARTIFACTS,
-    EMULATOR_KEY,
-    Shots,
-    code_cell,
-    jupyter_lab,
-    menu,
-    open_browser,
-    open_notebook,
-    wait_for,
-)
+from browser.lab import ARTIFACTS, Shots, code_cell, menu, open_browser, open_notebook, wait_for
 from security.xss import ALL
 
-from deepseek_magic.emulator import EmulatorConfig, Scripted, run_in_thread
+from deepseek_magic.emulator import Scripted
 
 if TYPE_CHECKING:
-    from deepseek_magic.emulator.server import RunningEmulator
+    from browser.conftest import Lab
 
 NAME = "live.ipynb"
 HOSTILE_HTML = (
@@ -87,22 +76,18 @@ def live_notebook(folder: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def emulator(browser_stack: None) -> Iterator[RunningEmulator]:
-    with run_in_thread(EmulatorConfig(api_key=EMULATOR_KEY, tps=40.0)) as emu:
-        yield emu
-
-
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-def test_the_live_widget_draws_text_and_runs_no_script(emulator: RunningEmulator, tmp_path: Path) -> None:
+def test_the_live_widget_draws_text_and_runs_no_script(lab: Lab, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
+    emulator = lab.emulator
+    emulator.config.tps = 40.0
     emulator.config.scripted.append(Scripted(content=ANSWER, reasoning="Let me think.\n" + ALL))
     shots = Shots(ARTIFACTS / "live")
-    notebook = live_notebook(tmp_path / "source")
-    with jupyter_lab(tmp_path, emulator.base_url, notebook) as server, sync_playwright() as playwright:
+    server = lab.server.serving(live_notebook(tmp_path / "source"))
+    with sync_playwright() as playwright:
         context = open_browser(playwright, tmp_path / "profile")
         page = context.new_page()
         with shots.on_failure(page, "probe"):

@@ -17,40 +17,22 @@ tracked files).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import platform
 import re
 import shutil
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import nbformat
 import pytest
-from browser.test_jupyterlab_browser import (
-    ARTIFACTS,
-    EMULATOR_KEY,
-    REPO,
-    LabServer,
-    Shots,
-    code_cell,
-    jupyter_lab,
-    menu,
-    open_browser,
-    open_notebook,
-    wait_for,
-)
+from browser.lab import ARTIFACTS, REPO, Shots, code_cell, menu, open_browser, open_notebook, wait_for
 from demo_notebooks import pristine_copy
 
-from deepseek_magic.emulator import EmulatorConfig, run_in_thread
-
 if TYPE_CHECKING:
+    from browser.conftest import Lab
     from playwright.sync_api import Locator, Page
-
-    from deepseek_magic.emulator.server import RunningEmulator
 
 DEMO = REPO / "notebooks" / "quickstart.ipynb"
 NAME = "tour.ipynb"
@@ -63,28 +45,6 @@ CHAT_MESSAGE = "Which pandas method shows the missing values per column?"
 THINKING = re.compile(r"Thinking… [\d,]+ tokens?")
 THOUGHT = re.compile(r"Thought for [\d.]+ s · [\d,]+ tokens?")
 RUN_ALL_TIMEOUT = 150.0
-
-
-@dataclass
-class Lab:
-    """An emulator and a JupyterLab whose kernels talk to it (the shape of a shared, session-wide lab)."""
-
-    emulator: RunningEmulator
-    server: LabServer
-
-
-@pytest.fixture
-def lab(browser_stack: None, tmp_path: Path) -> Iterator[Lab]:
-    """This test's own lab. A session-wide one with the same shape (``lab.emulator``, ``lab.server``) can replace
-    this fixture: the test copies its notebook into the server's root under its own name and ends only its own
-    kernel."""
-    base = tmp_path / "lab"
-    base.mkdir()
-    with (
-        run_in_thread(EmulatorConfig(api_key=EMULATOR_KEY)) as emulator,
-        jupyter_lab(base, emulator.base_url) as server,
-    ):
-        yield Lab(emulator, server)
 
 
 def demo_copy(folder: Path) -> Path:
@@ -130,9 +90,8 @@ def doc_shot(shots: Shots, page: Page, name: str, element: Locator) -> None:
 def test_the_demo_saved_and_reopened_without_its_kernel_reads_as_it_did_live(lab: Lab, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    emulator, server = lab.emulator, dataclasses.replace(lab.server, name=NAME)
+    emulator, server = lab.emulator, lab.server.serving(demo_copy(tmp_path))
     emulator.config.tps, emulator.config.ttft = FAST_TPS, TTFT
-    shutil.copy(demo_copy(tmp_path), server.root / NAME)
     shots = Shots(SHOTS)
     with sync_playwright() as playwright:
         context = open_browser(playwright, tmp_path / "profile-1")
