@@ -69,8 +69,7 @@ def test_asking_works_with_a_broken_cache(emu: RunningEmulator, tmp_path: Path) 
     blocker.write_text("x")
     with pytest.warns(RuntimeWarning):
         cache = ReplyCache(blocker / "replies.sqlite")
-    session = Session(settings=Settings.build(base_url=emu.base_url, api_key=KEY))
-    with warnings.catch_warnings():
+    with Session(settings=Settings.build(base_url=emu.base_url, api_key=KEY)) as session, warnings.catch_warnings():
         warnings.simplefilter("error")  # no further warning from a cache already off
         first = session.ask("Name three primes", key="a", cache=cache)
         again = session.ask("Name three primes", key="a", cache=cache)

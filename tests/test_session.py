@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from deepseek_magic import Session, Settings
+from deepseek_magic.client import ChatClient
 from deepseek_magic.conversation.session import SessionFileError, Turn
 from deepseek_magic.core.errors import ReplyError, StreamInterrupted
 from deepseek_magic.core.events import ContentDelta, Reply
@@ -50,6 +51,24 @@ def test_ask_returns_the_reply_object(emulator: Any) -> None:
     assert reply.tool_calls == [] and reply.data is None
     assert last_body(emulator)["model"] == "deepseek-v4-pro"
     assert session.usage.total_tokens == reply.usage.total_tokens
+
+
+def test_closing_a_session_returns_its_own_pool_and_leaves_a_lent_client_open(emulator: Any) -> None:
+    with new_session(emulator) as session:
+        session.ask("Name three primes")
+        own = session.client
+    assert own._http.is_closed
+    assert session.ask("Name three primes").content  # a closed session opens a fresh pool when asked again
+    assert session.client is not own
+    session.close()
+
+    lent = ChatClient()
+    try:
+        with Session(settings=Settings.build(base_url=emulator.base_url, api_key=KEY), client=lent) as borrower:
+            borrower.ask("Name three primes")
+        assert not lent._http.is_closed
+    finally:
+        lent.close()
 
 
 def test_follow_ups_carry_history(emulator: Any) -> None:

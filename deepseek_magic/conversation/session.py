@@ -102,8 +102,25 @@ class Session:
         #: Tokens and cost billed outside the turns (batch rows): counted in :attr:`usage` and :attr:`cost`.
         self.batch_usage = Usage(cost=0.0)
         self._client = client
+        self._owns_client = client is None
         self._async_client: AsyncChatClient | None = async_client
         self._async_loop: asyncio.AbstractEventLoop | None = None
+
+    def close(self) -> None:
+        """Close the HTTP pool this session opened (a client passed in stays its owner's to close).
+
+        Scripts that make many sessions call this, or use ``with Session(...) as session:``, so each one's
+        keep-alive sockets go back at once instead of when the garbage collector finds them.
+        """
+        if self._owns_client and self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"Session({self.name!r}, turns={len(self.turns)}, model={self.settings.model!r})"
