@@ -20,7 +20,7 @@ import anyio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from deepseek_magic.emulator.wire import Abort, Action, Wait, Write
+from deepseek_magic.emulator.wire import Abort, Action, Pace, Wait, Write
 
 #: How often an open response checks whether the server is shutting down.
 _CLOSING_POLL = 0.05
@@ -101,6 +101,9 @@ class PlannedResponse(Response):
                 await _write(send, action.data)
             elif isinstance(action, Wait):
                 await _wait(send, action)
+            elif isinstance(action, Pace):
+                if action.seconds > 0:
+                    await anyio.sleep(action.seconds)
             elif isinstance(action, Abort):
                 return False
         return True

@@ -36,12 +36,27 @@ class Wait:
     interval: float = 0.0
 
 
+@dataclass(frozen=True, eq=False)
+class Pace:
+    """Wait one token's time at the pace the emulator has *now*.
+
+    Read when the wait starts, not when the plan is made, so the speed can change in the middle of a reply:
+    a browser test watches the first tokens arrive slowly, then lets the rest come at once.
+    """
+
+    config: EmulatorConfig
+
+    @property
+    def seconds(self) -> float:
+        return 1.0 / self.config.tps if self.config.tps > 0 else 0.0
+
+
 @dataclass(frozen=True)
 class Abort:
     """Close the connection abruptly: the response body stays incomplete."""
 
 
-Action = Write | Wait | Abort
+Action = Write | Wait | Pace | Abort
 
 
 def sse(payload: dict[str, Any]) -> bytes:
@@ -90,7 +105,7 @@ def stream_plan(chunks: list[dict[str, Any]], config: EmulatorConfig, fault: Fau
         return [*actions, *first, Write(b"data: "), *flood(fault.huge_line), Abort()]
     if config.ttft > 0:
         actions.append(Wait(config.ttft, KEEPALIVE, config.keepalive_interval))
-    gap = fault.trickle if fault.trickle is not None else (1.0 / config.tps if config.tps > 0 else 0.0)
+    gap: Wait | Pace = Wait(fault.trickle) if fault.trickle is not None else Pace(config)
     for index, chunk in enumerate(chunks):
         if fault.stall_at == index and fault.stall:
             actions.append(Wait(fault.stall))
@@ -101,8 +116,8 @@ def stream_plan(chunks: list[dict[str, Any]], config: EmulatorConfig, fault: Fau
             actions.append(Write(malformed_line(chunk)))
         if fault.deep_json and index == 1:
             actions.append(Write(b"data: " + deep(fault.deep_json) + b"\n\n"))
-        if index > 0 and gap > 0:
-            actions.append(Wait(gap))
+        if index > 0 and (isinstance(gap, Pace) or gap.seconds > 0):
+            actions.append(gap)
         actions.append(Write(sse(chunk)))
     if fault.stall_at is not None and fault.stall_at >= len(chunks) and fault.stall:
         actions.append(Wait(fault.stall))

@@ -13,7 +13,7 @@ from deepseek_magic.emulator.errors import mask_key
 from deepseek_magic.emulator.faults import Fault, parse_fault
 from deepseek_magic.emulator.schema import Hints, instance
 from deepseek_magic.emulator.tokens import tokenize
-from deepseek_magic.emulator.wire import DONE, KEEPALIVE, Abort, Wait, Write, stream_plan
+from deepseek_magic.emulator.wire import DONE, KEEPALIVE, Abort, Pace, Wait, Write, stream_plan
 
 
 @given(st.text())
@@ -42,7 +42,14 @@ def test_stream_plan_orders_keepalives_pacing_and_faults() -> None:
     plan = stream_plan(chunks, config, parse_fault("keepalive=2"))
     assert plan[0] == Write(KEEPALIVE * 2)
     assert plan[1] == Wait(1.0, KEEPALIVE, 0.25)
-    assert [a for a in plan if isinstance(a, Wait)][1:] == [Wait(0.1), Wait(0.1)]
+    gaps = [a for a in plan if isinstance(a, Pace)]
+    assert [gap.seconds for gap in gaps] == [0.1, 0.1]  # none before the first chunk
+    config.tps = 40  # the pace is read when each gap starts: a reply can speed up midway
+    assert [gap.seconds for gap in gaps] == [0.025, 0.025]
+    config.tps = 0
+    assert [gap.seconds for gap in gaps] == [0.0, 0.0]
+    trickled = stream_plan(chunks, EmulatorConfig(tps=10), parse_fault("trickle=0.5"))
+    assert [a for a in trickled if isinstance(a, Wait | Pace)] == [Wait(0.5), Wait(0.5)]
     assert plan[-1] == Write(DONE)
     dropped = stream_plan(chunks, EmulatorConfig(), parse_fault("drop_after=2"))
     assert len([a for a in dropped if isinstance(a, Write)]) == 2 and isinstance(dropped[-1], Abort)
