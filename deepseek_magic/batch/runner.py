@@ -48,8 +48,8 @@ server is silent until the whole answer is ready, so such rows get a read
 timeout of at least :data:`NON_STREAM_READ_TIMEOUT`. The cache key ignores the
 delivery, so streamed cells and batch rows share entries. Requests go out
 through :class:`~deepseek_magic.client.pooled.PooledChatClient` (the same flow
-performed with aiohttp): one keep-alive pool sized to the concurrency, which
-holds DeepSeek's 2,500 requests in flight where httpx's pool does work
+performed over the lean HTTP/1.1 pool of :mod:`~deepseek_magic.client.h1`): one
+keep-alive pool sized to the concurrency, which holds DeepSeek's 2,500 requests in flight where httpx's pool does work
 proportional to connections × waiting requests on every event
 (encode/httpcore#1035; ``benchmarks/batch_throughput.py``).
 
@@ -116,7 +116,7 @@ from deepseek_magic.core.errors import (
 from deepseek_magic.core.events import Reply, Usage
 from deepseek_magic.core.records import saved_reply
 from deepseek_magic.features.interpolation import InterpolationError, interpolate
-from deepseek_magic.features.tokens import BatchCounter, thinking_on
+from deepseek_magic.features.tokens import EXACT_CHARS, SHOWN_ONLY_CHARS, BatchCounter, thinking_on
 from deepseek_magic.providers import ChatRequest, get_provider
 
 if TYPE_CHECKING:
@@ -496,10 +496,18 @@ def _batch_states(session: Session) -> dict[tuple[str, str], dict[int, RowResult
     return cast(dict[tuple[str, str], dict[int, RowResult]], vars(session).setdefault("batch_state", {}))
 
 
-def _estimate(session: Session, settings: Settings, jobs: Iterable[_Job]) -> tuple[int, float | None]:
-    """Rows to send and the upper cost estimate for them (the session budget's estimator, exact prompt counts)."""
+def _estimate(
+    session: Session, settings: Settings, jobs: Iterable[_Job], *, gated: bool = True
+) -> tuple[int, float | None]:
+    """Rows to send and the upper cost estimate for them (the session budget's estimator, exact prompt counts).
+
+    ``gated``: a confirmation threshold or a budget decides on the figure, so up to
+    :data:`~deepseek_magic.features.tokens.EXACT_CHARS` of text are tokenized exactly; otherwise the figure is
+    only shown and :data:`~deepseek_magic.features.tokens.SHOWN_ONLY_CHARS` are, the rest extrapolated.
+    """
     prompts = [job.request.messages for job in jobs if job.request is not None]
-    counter = BatchCounter(thinking=thinking_on(settings))
+    exact = EXACT_CHARS if gated else SHOWN_ONLY_CHARS
+    counter = BatchCounter(thinking=thinking_on(settings), exact_chars=exact)
     return len(prompts), estimate_cost(session.prices, settings, prompts, count=counter)
 
 
@@ -656,7 +664,8 @@ def _run_batch(
                 if job.request is None:
                     batch.finish(job)
         pending = [job for job in jobs if job.request is not None]
-        to_send, estimate = _estimate(session, row_settings, pending)
+        gated = (confirm_above is not None and not confirmed) or session.max_cost is not None
+        to_send, estimate = _estimate(session, row_settings, pending, gated=gated)
         preview = BatchPreview(
             total=len(jobs),
             to_send=to_send,

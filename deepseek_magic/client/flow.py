@@ -3,7 +3,7 @@
 A flow is a generator that yields *steps* (send this request, read this
 body, give me the next chunk, close, sleep) and receives their results; the
 thin loops in :mod:`.sync` and :mod:`.aio` perform them with httpx (and
-:mod:`.pooled` with aiohttp, for batches at account scale). What to
+:mod:`.pooled` over :mod:`.h1`, for batches at account scale). What to
 retry, how long to wait, how to read an error and how to decode a stream are
 therefore written once, and a test can drive a flow without a network.
 
@@ -167,6 +167,8 @@ class _Prepared:
     timeout: httpx.Timeout
     settings: Settings
     auth: ProviderAuth = field(repr=False)
+    #: The body as JSON bytes, encoded once for the size check and reused by loops that send bytes themselves.
+    encoded: bytes | None = field(default=None, repr=False)
 
 
 def body_size(body: Any) -> int:
@@ -175,7 +177,15 @@ def body_size(body: Any) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
-def check_body_size(body: Any) -> None:
+def _strict_json(body: Any) -> bytes | None:
+    """``body`` encoded exactly as httpx encodes ``json=``; ``None`` when it cannot be (said later, in one line)."""
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except (UnicodeEncodeError, TypeError, ValueError):
+        return None
+
+
+def check_body_size(body: Any, encoded: bytes | None = None) -> None:
     """Refuse, in one line and before sending, a body above :data:`~deepseek_magic.core.limits.MAX_REQUEST_BYTES`.
 
     Images travel inside the body as base64, so a few large figures are what
@@ -183,7 +193,7 @@ def check_body_size(body: Any) -> None:
     """
     if body is None:
         return
-    size = body_size(body)
+    size = len(encoded) if encoded is not None else body_size(body)
     if size <= MAX_REQUEST_BYTES:
         return
     images = _image_count(body)
@@ -205,7 +215,8 @@ def _image_count(body: Any) -> int:
 
 
 def prepare_call(provider: Provider, call: HttpCall, settings: Settings) -> _Prepared:
-    check_body_size(call.body)
+    encoded = _strict_json(call.body) if call.body is not None else None
+    check_body_size(call.body, encoded)
     if not settings.resolved_api_key():  # also refuses a key with a CR, naming its variable
         raise ConfigError(
             f"no API key for {provider.display_name}: set {settings.key_variable} or enter it in %deepseek settings"
@@ -216,7 +227,7 @@ def prepare_call(provider: Provider, call: HttpCall, settings: Settings) -> _Pre
         write=settings.read_timeout,
         pool=settings.connect_timeout,
     )
-    return _Prepared(provider, call, timeout, settings, ProviderAuth(provider, settings))
+    return _Prepared(provider, call, timeout, settings, ProviderAuth(provider, settings), encoded)
 
 
 def build_request(client: httpx.Client | httpx.AsyncClient, prepared: _Prepared, url: str) -> httpx.Request:
@@ -240,6 +251,8 @@ def encode_body(prepared: _Prepared) -> bytes | None:
     body = prepared.call.body
     if body is None:
         return None
+    if prepared.encoded is not None:
+        return prepared.encoded
     try:
         return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
     except UnicodeEncodeError:

@@ -63,6 +63,9 @@ TOOL_CALL_TOKENS: Final = 12
 FALLBACK_CHARS_PER_TOKEN: Final = 3
 #: Characters of text a :class:`BatchCounter` tokenizes before it extrapolates (a few seconds' work).
 EXACT_CHARS: Final = 1_000_000
+#: The same when nothing waits on the figure (no confirmation threshold, no budget): the estimate is only shown,
+#: so a batch starts sending after a fraction of a second instead of seconds of tokenizing.
+SHOWN_ONLY_CHARS: Final = 20_000
 #: Texts up to this length are remembered (a batch repeats its system prompt on every row); at most
 #: ``_MEMO_SIZE`` of them, so the memo holds a few megabytes at worst.
 _MEMO_LIMIT = 2_000
