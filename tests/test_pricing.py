@@ -11,7 +11,7 @@ import pytest
 from deepseek_magic import Session, Settings
 from deepseek_magic.core.errors import BudgetExceeded
 from deepseek_magic.core.events import Usage
-from deepseek_magic.core.pricing import PriceTable
+from deepseek_magic.core.pricing import Price, PriceTable
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 
 USAGE = Usage(prompt_tokens=374, completion_tokens=61, total_tokens=435, cache_hit_tokens=256, cache_miss_tokens=118)
@@ -37,6 +37,28 @@ def test_peak_hours_and_later_price_changes() -> None:
     assert peak == pytest.approx(2 * off_peak)  # type: ignore[operator]
     flash_september = table.cost("deepseek", "deepseek-flash", USAGE, at("2026-09-20T12:00:00"))
     assert flash_september == pytest.approx((256 * 0.003 + 118 * 0.15 + 61 * 0.6) / 1e6)
+
+
+def test_lookups_are_remembered_per_hour_unless_a_price_changes_within_it() -> None:
+    rows = [
+        {"from": "2026-01-01T00:00:00Z", "hit": 1.0, "miss": 1.0, "output": 1.0},
+        {"from": "2026-06-01T10:30:00Z", "hit": 2.0, "miss": 2.0, "output": 2.0},
+    ]
+    table = PriceTable({"p": {"models": {"m": rows}, "peak_hours_utc": [[11, 12]]}})
+    looked_up: list[datetime] = []
+    look_up = table._look_up
+
+    def counting(*args: Any) -> Any:
+        looked_up.append(args[2])
+        return look_up(*args)
+
+    table._look_up = counting  # type: ignore[method-assign]
+    before, after = table.price("p", "m", at("2026-06-01T10:10:00")), table.price("p", "m", at("2026-06-01T10:40:00"))
+    assert before is not None and after is not None and (before[0].hit, after[0].hit) == (1.0, 2.0)
+    assert len(looked_up) == 2  # the hour in which the price changes is never answered from memory
+    steady = [table.price("p", "m", at(f"2026-06-01T11:{minute:02d}:00")) for minute in (0, 20, 59)]
+    assert len(looked_up) == 3 and all(found == (Price(2.0, 2.0, 2.0), True) for found in steady)
+    assert table.price("p", "m", at("2026-06-01T12:00:00")) == (Price(2.0, 2.0, 2.0), False)  # peak ended
 
 
 def test_reported_cost_wins_and_unknown_prices_stay_unknown() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -21,6 +21,7 @@ from deepseek_magic.core.events import Usage
 from deepseek_magic.core.holidays import china_holiday
 
 PER_MILLION = 1_000_000
+_HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class PriceTable:
     def __init__(self, data: dict[str, Any]) -> None:
         self._data = data
         self._overrides: dict[tuple[str, str], Price] = {}
+        #: Lookups remembered per UTC hour in which nothing changes (a batch prices thousands of rows a second).
+        self._by_hour: dict[tuple[str, str, datetime], tuple[Price, bool] | None] = {}
 
     @classmethod
     def bundled(cls) -> PriceTable:
@@ -59,20 +62,39 @@ class PriceTable:
         override = self._overrides.get((provider, model))
         if override is not None:
             return override, False
+        hour = when.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        key = (provider, model, hour)
+        if key in self._by_hour:
+            return self._by_hour[key]
+        found, steady = self._look_up(provider, model, when, hour)
+        if steady:  # peak hours and holidays turn on whole hours; a row taking effect mid-hour is not remembered
+            if len(self._by_hour) >= 256:
+                self._by_hour.clear()
+            self._by_hour[key] = found
+        return found
+
+    def _look_up(
+        self, provider: str, model: str, when: datetime, hour: datetime
+    ) -> tuple[tuple[Price, bool] | None, bool]:
+        """The price at ``when``, and whether it holds for the whole UTC ``hour`` it falls in."""
         section = self._data.get(provider) or {}
         model = (section.get("aliases") or {}).get(model, model)
         rows = (section.get("models") or {}).get(model) or []
         current = None
+        steady = True
         for row in rows:
-            if _parse_time(row["from"]) <= when:
+            starts = _parse_time(row["from"])
+            if starts <= when:
                 current = row
+            if hour < starts < hour + _HOUR:
+                steady = False
         if current is None:
-            return None
+            return None, steady
         price = Price(current["hit"], current["miss"], current["output"], current.get("peak", 1.0))
         peak = _in_peak(when, section.get("peak_hours_utc") or [])
         if peak and section.get("off_peak_on_china_holidays") and china_holiday(when) is not None:
             peak = False  # DeepSeek: Chinese public holidays are off-peak all day
-        return price, peak
+        return (price, peak), steady
 
     def cost(self, provider: str, model: str, usage: Usage, when: datetime | None = None) -> float | None:
         """The cost of ``usage``; the provider's own figure wins; ``None`` when unknown."""
