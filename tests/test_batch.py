@@ -165,67 +165,6 @@ def test_interrupt_keeps_finished_rows_and_a_rerun_sends_only_the_rest(emu: Any)
     assert sent(emu) - before == 6
 
 
-class Waits:
-    """A row value whose rendering waits until ``ready()`` holds (or 5 s): planning is seen from the server."""
-
-    def __init__(self, ready: Any, text: str = "last") -> None:
-        self.ready, self.text, self.saw = ready, text, False
-
-    def __repr__(self) -> str:  # what a prompt shows of an object
-        deadline = time.monotonic() + 5
-        while not self.ready() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        self.saw = bool(self.ready())
-        return self.text
-
-
-def test_without_a_threshold_rows_go_out_while_later_ones_are_still_planned(emu: Any) -> None:
-    before = sent(emu)
-    last = Waits(lambda: sent(emu) > before)
-    rows = [{"item": word} for word in WORDS[:9]] + [{"item": last}]
-    result = run_batch(new_session(emu), rows, "Echo {item}", concurrency=4)
-    assert last.saw, "nothing was sent before the last row was planned"
-    assert result["error"].isna().all() and result["reply"].iloc[-1].count("Echo last") == 1
-    assert sent(emu) - before == 10 and result.attrs["batch"]["estimate"] > 0
-
-    before = sent(emu)  # with a confirmation threshold the whole batch is planned and previewed first
-    gated = Waits(lambda: sent(emu) > before, "gated")
-    rows = [{"item": word} for word in WORDS[:9]] + [{"item": gated}]
-    run_batch(new_session(emu), rows, "Echo {item}", concurrency=4, confirm_above=100.0)
-    assert not gated.saw and sent(emu) - before == 10
-
-
-def test_an_interrupt_while_rows_are_still_planned_keeps_the_answered_ones(emu: Any) -> None:
-    session = new_session(emu)
-    before = sent(emu)
-
-    class InterruptOnce:
-        fired = False
-
-        def __repr__(self) -> str:
-            deadline = time.monotonic() + 5
-            while sent(emu) - before < 4 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            if not InterruptOnce.fired:
-                InterruptOnce.fired = True
-                time.sleep(0.3)  # the first answers come back
-                raise KeyboardInterrupt
-            return "middle"
-
-    rows: list[dict[str, Any]] = [{"item": w} for w in WORDS[:6]] + [{"item": InterruptOnce()}]
-    rows += [{"item": w} for w in WORDS[6:12]]
-    with pytest.raises(KeyboardInterrupt):
-        run_batch(session, rows, "Echo {item}", concurrency=2)
-    (kept,) = session.batch_state.values()  # type: ignore[attr-defined]
-    assert 1 <= len(kept) <= 6 and all(position < 6 for position in kept)
-    paid = settled(emu) - before
-    assert session.batch_usage.total_tokens > 0  # what was answered is counted, interrupted or not
-    before = sent(emu)
-    result = run_batch(session, rows, "Echo {item}", concurrency=2)
-    assert result.attrs["batch"]["resumed"] == len(kept) and sent(emu) - before == len(rows) - len(kept)
-    assert result["error"].isna().all() and paid >= len(kept)
-
-
 def test_a_rerun_with_other_settings_does_not_resume(emu: Any) -> None:
     session = new_session(emu)
 

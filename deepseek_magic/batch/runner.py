@@ -79,7 +79,7 @@ import ssl
 import threading
 import time
 from collections import ChainMap, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
@@ -97,7 +97,7 @@ from deepseek_magic.batch.results import (
     _frame,
 )
 from deepseek_magic.client.cache import ReplyCache, cache_key
-from deepseek_magic.client.estimate import estimate_cost, estimate_tokens
+from deepseek_magic.client.estimate import estimate_cost
 from deepseek_magic.client.pooled import PooledChatClient
 from deepseek_magic.client.retry import RETRYABLE_STATUS, RetryPolicy
 from deepseek_magic.config.settings import Settings
@@ -151,8 +151,6 @@ class _Job:
     exchange: Exchange | None = None
     request: ChatRequest | None = None
     key: str = ""
-    #: The first request's cache key, kept for the batch's fingerprint (``key`` moves on with the exchange).
-    planned_key: str = ""
     error: str | None = None
     hits: int = 0
     sent: int = 0
@@ -209,11 +207,6 @@ class _Batch:
         self.gate = gate
         self.held = 0
         self.pause_until = 0.0
-        #: Rows handed over by the calling thread while it is still planning the rest (:meth:`feed`).
-        self.queue: deque[_Job] = deque()
-        self.feeding = False
-        self._more: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------- row logic
 
@@ -292,44 +285,15 @@ class _Batch:
         job.exchange = None  # the messages are no longer needed; a big batch should not hold them all
         job.request = None
 
-    # ------------------------------------------------------------- rows fed while planning
-
-    def feed(self, jobs: list[_Job]) -> None:
-        """Hand planned rows to the running workers (from the calling thread, while it plans the rest)."""
-        self.queue.extend(jobs)
-        self._wake_soon()
-
-    def close_feed(self) -> None:
-        """Every row is planned: workers finish what is queued and stop."""
-        self.feeding = False
-        self._wake_soon()
-
-    def _wake_soon(self) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._wake_workers)
-
-    def _wake_workers(self) -> None:
-        event, self._more = self._more, asyncio.Event()
-        if event is not None:
-            event.set()
-
     # ------------------------------------------------------------- async part
 
-    async def run(self, pending: list[_Job], *, expected: int = 0) -> None:
-        """Send every pending row with at most ``concurrency`` requests in flight (and within a shared gate's slots).
-
-        With :attr:`feeding` set, ``expected`` rows are still to come through :meth:`feed`; the workers wait for
-        them until :meth:`close_feed`.
-        """
+    async def run(self, pending: list[_Job]) -> None:
+        """Send every pending row with at most ``concurrency`` requests in flight (and within a shared gate's slots)."""
         gate = self.gate
         try:
-            self._loop = asyncio.get_running_loop()
-            self._more = asyncio.Event()
             limiter = self.limiter = AdaptiveLimiter(self.concurrency)
-            queue = self.queue
-            queue.extend(pending)
-            count = min(self.concurrency, max(len(queue), expected))
+            queue = deque(pending)
+            count = min(self.concurrency, len(queue))
             if gate is not None:  # at least one slot of the shared cap before anything is sent
                 self.held = await _take_first(gate, count)
                 limiter.set_cap(self.held)
@@ -375,14 +339,8 @@ class _Batch:
                     await loop.run_in_executor(None, gate.give, surplus)
 
     async def _worker(self, queue: deque[_Job], client: PooledChatClient) -> None:
-        while True:
-            if queue:
-                job = queue.popleft()
-            elif self.feeding and self._more is not None:
-                await self._more.wait()
-                continue
-            else:
-                return
+        while queue:
+            job = queue.popleft()
             try:
                 await self._drive(job, client)
             except asyncio.CancelledError:
@@ -671,47 +629,47 @@ def _run_batch(
         concurrency=concurrency,
         gate=gate,
     )
-
-    def plan(position: int) -> _Job:
-        return _plan_row(position, records[position], template, names, scratch, system, schema)
-
+    fingerprint = hashlib.sha256()
+    for position, record in enumerate(records):
+        job = _Job(position)
+        jobs.append(job)
+        try:
+            prompt = interpolate(template, ChainMap(record, cast(dict[str, Any], names)))
+        except InterpolationError as exc:
+            job.error = _one_line(str(exc))
+            fingerprint.update(b"!" + job.error.encode())
+            continue
+        try:
+            job.exchange = scratch.exchange(prompt, key=f"batch-{position}", system=system, schema=schema)
+        except ConfigError as exc:  # text that cannot be sent (a lone surrogate): this row's error
+            job.error = _one_line(str(exc))
+            fingerprint.update(b"!" + job.error.encode())
+            continue
+        job.request = job.exchange.next_request()
+        assert job.request is not None
+        job.key = cache_key(job.request)
+        fingerprint.update(job.key.encode())
+    if cache is None:
+        for job in jobs:
+            job.key = ""
+    state_key = (template, fingerprint.hexdigest())
     states = _batch_states(session)
-    gated = (confirm_above is not None and not confirmed) or session.max_cost is not None
-    # Nothing waits on the preview (no threshold, no budget, nothing to resume): rows go out as they are planned,
-    # so planning thousands of rows overlaps the wait for the first answers instead of coming before it.
-    early = not gated and gate is None and not any(key[0] == template for key in states) and len(records) > 1
-    sending: concurrent.futures.Future[None] | None = None
-    state_key: tuple[str, str] | None = None
-    kept: dict[int, RowResult] = {}
-    estimate: float | None = None
+    kept = states.get(state_key, {})
     try:
-        if early:
-            counter = BatchCounter(thinking=thinking_on(row_settings), exact_chars=SHOWN_ONLY_CHARS)
-            batch.feeding = True
-            sending = shared_loop().submit(batch.run([], expected=len(records)))
-            to_send, tokens = _feed_rows(batch, jobs, plan, len(records), counter)
-            estimate = estimate_tokens(session.prices, row_settings, to_send, tokens)
-        else:
-            jobs.extend(plan(position) for position in range(len(records)))
-        state_key = (template, _fingerprint(jobs))
-        if cache is None:
-            for job in jobs:
-                job.key = ""
-        kept = states.get(state_key, {})
-        if sending is None:
-            for job in jobs:
-                if job.position in kept:
-                    results[job.position] = kept[job.position]
-                    batch.tally.done += 1
-                    job.exchange = job.request = None
-                elif job.error is not None:
+        for job in jobs:
+            if job.position in kept:
+                results[job.position] = kept[job.position]
+                batch.tally.done += 1
+                job.exchange = job.request = None
+            elif job.error is not None:
+                batch.finish(job)
+            else:
+                batch.replay_cached(job)
+                if job.request is None:
                     batch.finish(job)
-                else:
-                    batch.replay_cached(job)
-                    if job.request is None:
-                        batch.finish(job)
-            pending = [job for job in jobs if job.request is not None]
-            to_send, estimate = _estimate(session, row_settings, pending, gated=gated)
+        pending = [job for job in jobs if job.request is not None]
+        gated = (confirm_above is not None and not confirmed) or session.max_cost is not None
+        to_send, estimate = _estimate(session, row_settings, pending, gated=gated)
         preview = BatchPreview(
             total=len(jobs),
             to_send=to_send,
@@ -721,32 +679,22 @@ def _run_batch(
             estimate=estimate,
             concurrency=concurrency,
         )
-        if sending is None:
-            _check_cost(session, preview, confirm_above, confirmed)
+        _check_cost(session, preview, confirm_above, confirmed)
         start = getattr(progress, "start", None)
         if callable(start):
             start(preview)
         _report(progress, batch.tally)
-        if sending is not None:
-            _wait(sending, batch, progress)
-        elif pending:
+        if pending:
             _wait(shared_loop().submit(batch.run(pending)), batch, progress)
         _report(progress, batch.tally)
     except (BatchNeedsConfirmation, BudgetExceeded):
         raise  # refused before sending: nothing to resume
     except BaseException:
-        if sending is not None and not sending.done():  # interrupted while planning: stop the rows in flight
-            sending.cancel()
-            batch.finished.wait(timeout=5.0)
         finished = {i: r for i, r in enumerate(results) if r is not None and r.error is None}
         if finished:
-            if state_key is None:  # the fingerprint covers every row: plan the rest (sending nothing) to key it
-                jobs.extend(plan(position) for position in range(len(jobs), len(records)))
-                state_key = (template, _fingerprint(jobs))
             states[state_key] = finished
         raise
     finally:
-        batch.close_feed()
         # What this run paid is the session's spend too (per session and in %deepseek usage), interrupted or not.
         session.add_batch_usage(batch.tally.usage)
         close = getattr(progress, "close", None)
@@ -771,72 +719,6 @@ def _run_batch(
         "wall": time.monotonic() - started,
     }
     return frame
-
-
-def _plan_row(
-    position: int,
-    record: dict[str, Any],
-    template: str,
-    names: Mapping[str, Any],
-    scratch: Session,
-    system: str | None,
-    schema: Any,
-) -> _Job:
-    """One row planned: its prompt, exchange, first request and cache key (or the error that stops it)."""
-    job = _Job(position)
-    try:
-        prompt = interpolate(template, ChainMap(record, cast(dict[str, Any], names)))
-        job.exchange = scratch.exchange(prompt, key=f"batch-{position}", system=system, schema=schema)
-    except InterpolationError as exc:
-        job.error = _one_line(str(exc))
-        return job
-    except ConfigError as exc:  # text that cannot be sent (a lone surrogate): this row's error
-        job.error = _one_line(str(exc))
-        return job
-    job.request = job.exchange.next_request()
-    assert job.request is not None
-    job.key = job.planned_key = cache_key(job.request)
-    return job
-
-
-def _fingerprint(jobs: list[_Job]) -> str:
-    """What identifies the batch for resuming: every row's cache key (or its error), in order."""
-    digest = hashlib.sha256()
-    for job in jobs:
-        digest.update(b"!" + job.error.encode() if job.error is not None else job.planned_key.encode())
-    return digest.hexdigest()
-
-
-#: Rows planned before the workers are woken: one wake-up per handful, not one per row.
-FEED_CHUNK = 64
-
-
-def _feed_rows(
-    batch: _Batch, jobs: list[_Job], plan: Callable[[int], _Job], total: int, counter: BatchCounter
-) -> tuple[int, int]:
-    """Plan every row into ``jobs``, handing them to the running workers a chunk at a time.
-
-    Returns the rows to send and their prompt tokens (counted as planned: a row may be answered, and its
-    messages dropped, before planning ends).
-    """
-    chunk: list[_Job] = []
-    to_send = tokens = 0
-    size = 1  # the first row goes at once; the chunks then double up to FEED_CHUNK
-    for position in range(total):
-        job = plan(position)
-        jobs.append(job)
-        if job.request is not None:
-            to_send += 1
-            tokens += counter(job.request.messages)
-        chunk.append(job)
-        if len(chunk) >= size:
-            batch.feed(chunk)
-            chunk = []
-            size = min(2 * size, FEED_CHUNK)
-    if chunk:
-        batch.feed(chunk)
-    batch.close_feed()
-    return to_send, tokens
 
 
 def _check_cost(session: Session, preview: BatchPreview, confirm_above: float | None, confirmed: bool) -> None:

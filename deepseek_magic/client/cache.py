@@ -111,7 +111,7 @@ def cache_key(request: ChatRequest) -> str:
     """
     settings = request.settings
     provider = get_provider(settings.provider)
-    call = provider.prepare(request)
+    call = request.call_for(provider)
     headers = {name.lower(): value for name, value in call.headers.items() if name.lower() != "accept"}
     material = {
         "v": KEY_VERSION,

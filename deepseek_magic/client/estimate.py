@@ -57,11 +57,6 @@ def estimate_cost(
     for messages in prompts:
         requests += 1
         tokens += count(messages)
-    return estimate_tokens(prices, settings, requests, tokens)
-
-
-def estimate_tokens(prices: PriceTable, settings: Settings, requests: int, tokens: int) -> float | None:
-    """Upper cost in USD of ``requests`` requests holding ``tokens`` prompt tokens in all (counted by the caller)."""
     if not requests:
         return 0.0
     return prices.estimate(settings.provider, settings.model, tokens, output_tokens(settings) * requests)
@@ -72,7 +67,6 @@ __all__ = [
     "DEFAULT_OUTPUT_TOKENS",
     "PromptCounter",
     "estimate_cost",
-    "estimate_tokens",
     "output_tokens",
     "prompt_tokens",
 ]

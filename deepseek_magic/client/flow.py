@@ -621,7 +621,7 @@ def _poll_flow(submitted: _Prepared, plan: tuple[Polling, HttpCall]) -> Generato
 def reply_flow(request: ChatRequest, state: StreamState, acc: Accumulator) -> Generator[Step, Any, None]:
     """One reply: open, then a whole JSON body (maybe polled for) or a bounded stream, as event lists."""
     provider = state.provider
-    prepared = prepare_call(provider, provider.prepare(request), request.settings)
+    prepared = prepare_call(provider, request.call_for(provider), request.settings)
     state.settings = prepared.settings
     response = yield from _open_flow(prepared, state.on_retry)
     try:

@@ -26,6 +26,17 @@ class ChatRequest:
     settings: Settings
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    #: The HTTP call a provider built for this request, remembered by :meth:`call_for`.
+    _call: tuple[object, HttpCall] | None = field(default=None, init=False, compare=False, repr=False)
+
+    def call_for(self, provider: Provider) -> HttpCall:
+        """``provider.prepare(self)``, built once: a batch row needs it for its cache key and again to send it."""
+        remembered = self._call
+        if remembered is not None and remembered[0] is provider:
+            return remembered[1]
+        call = provider.prepare(self)
+        self._call = (provider, call)
+        return call
 
     @property
     def stream(self) -> bool:
