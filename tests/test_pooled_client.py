@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from deepseek_magic.client.cache import cache_key
 from deepseek_magic.client.flow import SendStep, prepare_call
 from deepseek_magic.client.pooled import PooledChatClient
 from deepseek_magic.config.settings import Settings
@@ -96,3 +98,27 @@ def test_proxies_come_from_the_environment_once_per_host(monkeypatch: pytest.Mon
     assert client._proxy_for("https://internal.example/v1/chat/completions") is None
     monkeypatch.delenv("HTTPS_PROXY")
     assert client._proxy_for("https://api.deepseek.com/other") == "http://proxy.example:3128"  # remembered
+
+
+def test_a_request_builds_its_http_call_once_for_the_cache_key_and_the_send(
+    emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chat = request(emulator.base_url)
+    provider = get_provider("deepseek")
+    built: list[Any] = []
+    prepare = type(provider).prepare
+
+    def counting(self: Any, req: ChatRequest) -> Any:
+        built.append(req)
+        return prepare(self, req)
+
+    monkeypatch.setattr(type(provider), "prepare", counting)
+    key = cache_key(chat)
+
+    async def ask() -> Any:
+        async with PooledChatClient(connections=1) as client:
+            return await client.chat(chat)
+
+    assert asyncio.run(ask()).content and key == cache_key(chat)
+    assert built == [chat]  # one build, shared by the key and the request that went out
+    assert dataclasses.replace(chat, messages=[{"role": "user", "content": "other"}])._call is None
