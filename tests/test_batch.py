@@ -415,3 +415,20 @@ def test_loop_thread() -> None:
     loop.submit(inner()).result(timeout=5)
     loop.close()
     assert not loop.alive
+
+
+def test_the_automatic_collector_is_paused_while_rows_run_and_back_after(emu: Any) -> None:
+    import gc
+
+    seen: list[bool] = []
+
+    def watch(done: int, *_: Any) -> None:
+        seen.append(gc.isenabled())
+
+    assert gc.isenabled()
+    run_batch(new_session(emu), WORDS[:6], "Echo {item}", concurrency=2, progress=watch)
+    assert seen and not any(seen)  # paused while the rows ran (see deepseek_magic.batch.collector)
+    assert gc.isenabled()
+    with pytest.raises(ConfigError):  # switched back on when a batch is refused too
+        run_batch(new_session(emu), WORDS[:2], "Echo {item}", concurrency=0)
+    assert gc.isenabled()

@@ -532,6 +532,7 @@ def _report(progress: ProgressArg, tally: _Tally) -> None:
     call(tally.done, tally.total, tally.errors, tally.tokens, tally.cost)
 
 
+@collector_paused()  # the automatic garbage collector is paused for every call (see .collector)
 def run_batch(
     session: Session,
     rows: Any,
@@ -561,41 +562,6 @@ def run_batch(
     running elsewhere (:mod:`.gate`; Dask partitions). See the module docstring for errors, 429s, interrupts,
     resuming and cost.
     """
-    with collector_paused():
-        return _run_batch(
-            session,
-            rows,
-            template,
-            json=json,
-            schema=schema,
-            concurrency=concurrency,
-            cache=cache,
-            progress=progress,
-            confirm_above=confirm_above,
-            confirmed=confirmed,
-            namespace=namespace,
-            gate=gate,
-            **options,
-        )
-
-
-def _run_batch(
-    session: Session,
-    rows: Any,
-    template: str,
-    *,
-    json: bool = False,
-    schema: Any = None,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    cache: ReplyCache | None = None,
-    progress: ProgressArg = None,
-    confirm_above: float | None = None,
-    confirmed: bool = False,
-    namespace: Mapping[str, Any] | None = None,
-    gate: SharedGate | None = None,
-    **options: Any,
-) -> pd.DataFrame:
-    """The body of :func:`run_batch` (which pauses the automatic garbage collector around it)."""
     if concurrency < 1:
         raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
     started = time.monotonic()
