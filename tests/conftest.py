@@ -11,9 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from shell import TestingShell, make_shell
+from shell import TestingShell, loaded_magics, make_shell
+
+from deepseek_magic.emulator import EmulatorConfig, run_in_thread
+
+#: The key the shared emulator accepts (a module that needs another emulator defines its own ``emulator``).
+EMULATOR_KEY = "sk-emulator"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -68,3 +74,17 @@ def testing_shell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestingS
     shell = make_shell(str(tmp_path_factory.mktemp("ipython")))
     yield shell
     TestingShell.clear_instance()
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Any]:
+    """The bundled emulator on 127.0.0.1, one per test module, accepting :data:`EMULATOR_KEY`."""
+    with run_in_thread(EmulatorConfig(api_key=EMULATOR_KEY)) as emu:
+        yield emu
+
+
+@pytest.fixture
+def ip(testing_shell: TestingShell, emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestingShell]:
+    """The testing shell with the magics loaded and pointed at this module's emulator."""
+    with loaded_magics(testing_shell, emulator.base_url, EMULATOR_KEY, monkeypatch) as shell:
+        yield shell

@@ -39,12 +39,6 @@ KEY = "sk-emulator"
 ASK = [{"role": "user", "content": "Name three prime numbers."}]
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Any]:
-    with run_in_thread(EmulatorConfig(api_key=KEY)) as emu:
-        yield emu
-
-
 @pytest.fixture
 def client() -> Iterator[ChatClient]:
     with ChatClient() as chat_client:

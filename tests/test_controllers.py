@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +12,9 @@ from deepseek_magic.client import ChatClient
 from deepseek_magic.config.settings import Settings
 from deepseek_magic.conversation.controllers import AccountController, ChatController
 from deepseek_magic.conversation.session import Session
-from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 
 UI = Path(__file__).resolve().parents[1] / "deepseek_magic" / "ui"
 KEY = "sk-emulator"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Any]:
-    with run_in_thread(EmulatorConfig(api_key=KEY)) as emu:
-        yield emu
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -7,7 +7,6 @@ import html
 import io
 import json
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from IPython.core.error import UsageError
 from IPython.display import Image as IPythonImage
 from IPython.utils.capture import capture_output
 from PIL import Image
-from shell import TestingShell, loaded_magics
+from shell import TestingShell
 
 from deepseek_magic import Session
 from deepseek_magic.client import ChatClient
@@ -26,25 +25,12 @@ from deepseek_magic.conversation.store import SessionFileError
 from deepseek_magic.core.errors import ConfigError
 from deepseek_magic.core.imagebytes import facts, image_format
 from deepseek_magic.core.limits import MAX_REQUEST_BYTES
-from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 from deepseek_magic.features.images import HISTORY_TURNS, ImageData, ImageError, as_image, is_image, thumbnail
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 KEY = "sk-emulator"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Any]:
-    with run_in_thread(EmulatorConfig(api_key=KEY)) as emu:
-        yield emu
-
-
-@pytest.fixture
-def ip(testing_shell: TestingShell, emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestingShell]:
-    with loaded_magics(testing_shell, emulator.base_url, KEY, monkeypatch) as shell:
-        yield shell
 
 
 @pytest.fixture

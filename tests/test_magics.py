@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,27 +11,14 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 from pydantic import BaseModel
-from shell import TestingShell, loaded_magics
+from shell import TestingShell
 
 from deepseek_magic.batch import BatchNeedsConfirmation
 from deepseek_magic.conversation.session import SessionFileError
 from deepseek_magic.core.errors import ConfigError, DeepSeekError
-from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 from deepseek_magic.ipython.magics import DeepSeekMagics
 
 KEY = "sk-emulator"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Any]:
-    with run_in_thread(EmulatorConfig(api_key=KEY)) as emu:
-        yield emu
-
-
-@pytest.fixture
-def ip(testing_shell: TestingShell, emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestingShell]:
-    with loaded_magics(testing_shell, emulator.base_url, KEY, monkeypatch) as shell:
-        yield shell
 
 
 def magics(ip: TestingShell) -> DeepSeekMagics:

@@ -7,30 +7,17 @@ config``'s table, the form's widgets, the chat widget's session, and a cell (the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from IPython.utils.capture import capture_output
-from shell import TestingShell, loaded_magics
+from shell import TestingShell
 from traitlets import TraitError
 
-from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 from deepseek_magic.ipython.magics import DeepSeekMagics
 
 KEY = "sk-emulator"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Any]:
-    with run_in_thread(EmulatorConfig(api_key=KEY)) as emu:
-        yield emu
-
-
-@pytest.fixture
-def ip(testing_shell: TestingShell, emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestingShell]:
-    with loaded_magics(testing_shell, emulator.base_url, KEY, monkeypatch) as shell:
-        yield shell
 
 
 def magics(ip: TestingShell) -> DeepSeekMagics:

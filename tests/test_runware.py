@@ -35,19 +35,12 @@ from deepseek_magic.core.errors import (
     StreamInterrupted,
 )
 from deepseek_magic.core.events import Accumulator, ContentDelta, Event, Finish, ReasoningDelta, ResponseMeta, Usage
-from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 from deepseek_magic.providers import ChatRequest, get_provider
 from deepseek_magic.providers.runware import RUNWARE, RunwareProvider, task_url
 
 KEY = "sk-emulator"
 ASK = [{"role": "user", "content": "Name three prime numbers."}]
 ASYNC = dataclasses.replace(RUNWARE, delivery="async")
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Any]:
-    with run_in_thread(EmulatorConfig(api_key=KEY)) as emu:
-        yield emu
 
 
 @pytest.fixture

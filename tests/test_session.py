@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ from deepseek_magic.client import ChatClient
 from deepseek_magic.conversation.session import SessionFileError, Turn
 from deepseek_magic.core.errors import ReplyError, StreamInterrupted
 from deepseek_magic.core.events import ContentDelta, Reply
-from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 
 KEY = "sk-emulator"
 WEATHER = {
@@ -26,12 +24,6 @@ WEATHER = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
     },
 }
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Any]:
-    with run_in_thread(EmulatorConfig(api_key=KEY)) as emu:
-        yield emu
 
 
 def new_session(emu: Any, **options: Any) -> Session:

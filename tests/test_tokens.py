@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +18,11 @@ from deepseek_magic import Session, Settings
 from deepseek_magic.batch import BatchNeedsConfirmation, run_batch
 from deepseek_magic.core.errors import BudgetExceeded
 from deepseek_magic.core.pricing import PRICES
-from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 from deepseek_magic.features import tokens
 from deepseek_magic.providers import ChatRequest
 
 FIXTURES = Path(__file__).parent / "fixtures" / "deepseek-real"
 KEY = "sk-emulator"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Any]:
-    with run_in_thread(EmulatorConfig(api_key=KEY)) as emu:
-        yield emu
 
 
 @pytest.fixture

@@ -119,6 +119,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def code_notebook(folder: Path, name: str, cells: list[str]) -> Path:
+    """A notebook of these code cells (python3 kernel), written to ``folder/name``; its path."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    nbformat.write(notebook, path)
+    return path
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data), encoding="utf-8")

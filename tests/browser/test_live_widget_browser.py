@@ -22,9 +22,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import nbformat
 import pytest
-from browser.lab import ARTIFACTS, Shots, code_cell, menu, open_browser, open_notebook, wait_for
+from browser.lab import ARTIFACTS, Shots, code_cell, code_notebook, menu, open_browser, open_notebook, wait_for
 from security.xss import ALL
 
 from deepseek_magic.emulator import Scripted
@@ -66,16 +65,6 @@ THINKING = re.compile(r"^Thinking… [\d,]+ tokens? · [\d.]+ s$")
 THOUGHT = re.compile(r"^Thought for [\d.]+ s · [\d,]+ tokens?$")
 
 
-def live_notebook(folder: Path) -> Path:
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / NAME
-    nbformat.write(notebook, path)
-    return path
-
-
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.timeout(240)
@@ -86,7 +75,7 @@ def test_the_live_widget_draws_text_and_runs_no_script(lab: Lab, tmp_path: Path)
     emulator.config.tps = 40.0
     emulator.config.scripted.append(Scripted(content=ANSWER, reasoning="Let me think.\n" + ALL))
     shots = Shots(ARTIFACTS / "live")
-    server = lab.server.serving(live_notebook(tmp_path / "source"))
+    server = lab.server.serving(code_notebook(tmp_path / "source", NAME, CELLS))
     with sync_playwright() as playwright:
         context = open_browser(playwright, tmp_path / "profile")
         page = context.new_page()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import nbformat
 import pytest
-from browser.lab import ARTIFACTS, Shots, menu, open_browser, open_notebook, wait_for
+from browser.lab import ARTIFACTS, Shots, code_notebook, menu, open_browser, open_notebook, wait_for
 from security.xss import ALL
 
 from deepseek_magic.emulator import Scripted
@@ -38,16 +38,6 @@ CELLS = [
 SENTINELS_JS = "() => [typeof window.__xss, window.__control === 1]"
 
 
-def xss_notebook(folder: Path) -> Path:
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / NAME
-    nbformat.write(notebook, path)
-    return path
-
-
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.timeout(180)
@@ -57,7 +47,7 @@ def test_the_corpus_runs_no_script_in_jupyterlab(lab: Lab, tmp_path: Path) -> No
     emulator = lab.emulator
     emulator.config.scripted.extend(Scripted(content=ALL, reasoning=ALL) for _ in range(3))
     shots = Shots(ARTIFACTS / "xss")
-    server = lab.server.serving(xss_notebook(tmp_path / "source"))
+    server = lab.server.serving(code_notebook(tmp_path / "source", NAME, CELLS))
     with sync_playwright() as playwright:
         context = open_browser(playwright, tmp_path / "profile-1")
         page = context.new_page()

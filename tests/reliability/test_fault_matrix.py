@@ -42,7 +42,6 @@ from shell import TestingShell
 from deepseek_magic import Session, Settings
 from deepseek_magic.core.errors import DeepSeekError, StreamInterrupted
 from deepseek_magic.core.events import Reply, Usage
-from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 from deepseek_magic.ipython.magics import DeepSeekMagics
 from deepseek_magic.ui.chat_widget import ChatWidget
 
@@ -542,12 +541,6 @@ OUTCOMES: dict[tuple[str, str], tuple[str, list[str]]] = {}
 
 
 # --------------------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Any]:
-    with run_in_thread(EmulatorConfig(api_key=KEY)) as emu:
-        yield emu
 
 
 @pytest.fixture

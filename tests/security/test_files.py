@@ -16,15 +16,8 @@ from shell import TestingShell, loaded_magics
 
 from deepseek_magic.conversation.session import Session
 from deepseek_magic.core.files import FileKindError
-from deepseek_magic.emulator import EmulatorConfig, run_in_thread
 
 KEY = "sk-emulator"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Any]:
-    with run_in_thread(EmulatorConfig(api_key=KEY)) as emu:
-        yield emu
 
 
 @pytest.fixture
