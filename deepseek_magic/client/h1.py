@@ -117,11 +117,6 @@ class Response:
     def __repr__(self) -> str:
         return f"<Response {self.status_code}>"
 
-    @property
-    def at_eof(self) -> bool:
-        connection = self._connection
-        return connection is None or (connection.complete and not connection.body)
-
     async def read_some(self) -> bytes:
         """The body bytes that arrived since the last call (waiting for some); ``b""`` at the end."""
         connection = self._connection

@@ -51,7 +51,7 @@ from deepseek_magic.client.flow import (
     reply_flow,
     resume,
 )
-from deepseek_magic.client.h1 import KEEPALIVE, H1Pool, Response
+from deepseek_magic.client.h1 import H1Pool, Response
 from deepseek_magic.core.events import Accumulator, Reply
 from deepseek_magic.providers import ChatRequest, get_provider
 
@@ -116,7 +116,7 @@ class PooledChatClient:
 
     async def __aenter__(self) -> PooledChatClient:
         context = self._verify if self._verify is not None else httpx.create_ssl_context()
-        self._http = H1Pool(limit=self._connections, ssl_context=context, keepalive=KEEPALIVE)
+        self._http = H1Pool(limit=self._connections, ssl_context=context)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -226,4 +226,4 @@ def _answer(response: HttpAnswer) -> _Answer:
     return response
 
 
-__all__ = ["KEEPALIVE", "PooledChatClient"]
+__all__ = ["PooledChatClient"]
