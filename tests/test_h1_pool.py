@@ -218,6 +218,40 @@ def test_a_refused_connection_is_a_connect_error() -> None:
         run(main())
 
 
+def test_no_frame_of_a_failed_request_holds_the_key() -> None:
+    """A failed connect leaves a traceback (a Verbose one shows every frame's locals): once the caller has dropped
+    its header dict (as the batch does), no frame of the pool may still hold the key in a request head."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    secret = "sk-h1-canary-7f3a"
+
+    async def main() -> BaseException:
+        pool = H1Pool(limit=1, ssl_context=plain_context())
+        headers = {"Authorization": f"Bearer {secret}"}
+        try:
+            await pool.request("POST", f"http://127.0.0.1:{port}/x", headers, b"{}", connect_timeout=5, read_timeout=5)
+        except httpx.ConnectError as exc:
+            return exc
+        finally:
+            headers.clear()
+            await pool.aclose()
+        raise AssertionError("the connection was not refused")
+
+    error = run(main())
+    frames = []
+    trace = error.__traceback__
+    while trace is not None:
+        frames.append(trace.tb_frame)
+        trace = trace.tb_next
+    pool_frames = [frame for frame in frames if frame.f_code.co_filename.endswith("h1.py")]
+    shown = [f"{frame.f_code.co_name}: {frame.f_locals!r}" for frame in pool_frames]
+    assert any(text.startswith("request:") for text in shown)  # the pool's request frame is among them
+    assert [text for text in shown if secret in text] == []
+
+
 @pytest.mark.parametrize(
     ("wire", "error"),
     [

@@ -421,6 +421,9 @@ class H1Pool:
         if target is None:
             target = self._targets[(url, proxy)] = parse_target(url, proxy)
         _check_headers(headers)
+        connection = await self._connection(target, connect_timeout)
+        # The head holds the key: built and written with no await between, so no suspended or failed frame of
+        # this coroutine (a traceback's locals) still holds it.
         lines = [f"{method} {target.target} HTTP/1.1", f"Host: {_host_header(target)}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         if not any(name.lower() == "accept-encoding" for name in headers):
@@ -430,7 +433,7 @@ class H1Pool:
         if target.proxy is not None and target.scheme == "http":
             lines += _proxy_auth(target.proxy)
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
-        connection = await self._connection(target, connect_timeout)
+        lines.clear()
         connection.read_timeout = read_timeout
         connection.send(head, body)
         del head
