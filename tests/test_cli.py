@@ -102,6 +102,20 @@ class Launched:
                 return line
         pytest.fail(f"{text!r} not printed; got {self.lines}")
 
+    def ready_line(self) -> str | None:
+        """The supervisor's ready line, or ``None`` if its output ended first (the launcher exited)."""
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+            if "JupyterLab is ready on the notebook:" in line:
+                return line
+        return None
+
+    def stderr(self) -> str:
+        assert self.process.stderr is not None
+        self.process.wait(timeout=30)
+        return self.process.stderr.read()
+
 
 def answers(url: str) -> bool:
     try:
@@ -111,29 +125,49 @@ def answers(url: str) -> bool:
     return True
 
 
+#: The launch is tried again (on a new port) only when the stand-in could not bind its port: between
+#: ``free_port()`` and the stand-in's bind, another test's client connection may take that port as its own
+#: ephemeral port (CI saw it once). Any other early end fails the test at once.
+LAUNCH_ATTEMPTS = 3
+
+
 @pytest.fixture
 def launched(tmp_path: Path) -> Iterator[Launched]:
     if not Path("/proc/self/task").is_dir():
         pytest.skip("reads child processes from /proc (Linux)")
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-c", LAUNCHER, str(port), STUB_JUPYTER],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    run = Launched(process, port)
-    try:
-        first = run.read_until("local emulator at")
-        run.emulator_url = first.split("emulator at ")[1].split()[0]
-        ready = run.read_until("JupyterLab is ready on the notebook:")
-        assert f"http://127.0.0.1:{port}/lab/tree/demo.ipynb?token=" in ready
-        yield run
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+    for attempt in range(1, LAUNCH_ATTEMPTS + 1):
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-c", LAUNCHER, str(port), STUB_JUPYTER],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        run = Launched(process, port)
+        try:
+            first = run.read_until("local emulator at")
+            run.emulator_url = first.split("emulator at ")[1].split()[0]
+            ready = run.ready_line()
+            if ready is None and attempt < LAUNCH_ATTEMPTS and port_was_taken(process):
+                continue
+            if ready is None:
+                pytest.fail(f"JupyterLab's ready line not printed; got {run.lines}; stderr {run.stderr()!r}")
+            assert f"http://127.0.0.1:{port}/lab/tree/demo.ipynb?token=" in ready
+            yield run
+            return
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+def port_was_taken(process: subprocess.Popen[str]) -> bool:
+    """The launcher ended because the stand-in's bind failed with "Address already in use"."""
+    assert process.stderr is not None
+    process.wait(timeout=30)
+    return "Address already in use" in process.stderr.read()
 
 
 def assert_both_stopped(run: Launched, children: list[int]) -> None:
