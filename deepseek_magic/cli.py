@@ -41,6 +41,8 @@ DEMO_NOTEBOOK = Path("notebooks") / "quickstart.ipynb"
 EMULATOR_KEY = "sk-emulator"
 #: JupyterLab's port unless ``--port`` says otherwise (a free one is picked when it is taken).
 DEFAULT_PORT = 8888
+#: How many ports after :data:`DEFAULT_PORT` are tried before any free one (Jupyter's own default).
+PORT_TRIES = 50
 #: Demo pacing: close to the real service, so streaming is visible.
 DEMO_TPS, DEMO_TTFT = 60.0, 0.6
 #: How long JupyterLab may take to answer before the launcher gives up (a cold start on a slow disk is ~20 s).
@@ -164,11 +166,17 @@ def run_lab(notebook: str, *, port: int | None, browser: bool, force_emulator: b
 
 
 def choose_port(wanted: int | None) -> int | None:
-    """``wanted`` if free (``None`` when taken); without one, :data:`DEFAULT_PORT` or any free port."""
+    """``wanted`` if free (``None`` when taken); without one, the first free of :data:`DEFAULT_PORT` and the
+    :data:`PORT_TRIES` after it, as Jupyter itself does, else any free port.
+
+    Why those first: ports the kernel hands out for ``bind(0)`` come from its ephemeral range, which client
+    connections use too; one may take the number between this check and JupyterLab's own bind.
+    """
     if wanted is not None:
         return wanted if port_free(wanted) else None
-    if port_free(DEFAULT_PORT):
-        return DEFAULT_PORT
+    for port in range(DEFAULT_PORT, DEFAULT_PORT + PORT_TRIES + 1):
+        if port_free(port):
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

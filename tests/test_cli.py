@@ -15,7 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from ports import free_port
 
+from deepseek_magic import cli
 from deepseek_magic.cli import EMULATOR_KEY, emulator_environment, needs_emulator
 from deepseek_magic.providers import get_provider
 
@@ -38,10 +40,18 @@ def test_the_demo_points_every_provider_at_the_emulator_through_its_own_variable
     assert env["ANYFAST_BASE_URL"].endswith("/anyfast/v1") and env["EVOLINK_BASE_URL"].endswith("/evolink/v1")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def test_without_port_the_first_free_one_from_the_default_is_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+    held = free_port()
+    monkeypatch.setattr(cli, "DEFAULT_PORT", held)
+    assert cli.choose_port(None) == held, "a free default is used"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", held))
+        taken.listen(1)
+        chosen = cli.choose_port(None)
+        assert chosen is not None and held < chosen <= held + cli.PORT_TRIES, "not an ephemeral port from bind(0)"
+        assert cli.choose_port(held) is None, "an explicit port that is taken is refused, not replaced"
+        monkeypatch.setattr(cli, "PORT_TRIES", 0)
+        assert cli.choose_port(None) not in (None, held), "with every try taken, any free port"
 
 
 # ------------------------------------------------------------------ supervision, with a stand-in JupyterLab
@@ -125,49 +135,32 @@ def answers(url: str) -> bool:
     return True
 
 
-#: The launch is tried again (on a new port) only when the stand-in could not bind its port: between
-#: ``free_port()`` and the stand-in's bind, another test's client connection may take that port as its own
-#: ephemeral port (CI saw it once). Any other early end fails the test at once.
-LAUNCH_ATTEMPTS = 3
-
-
 @pytest.fixture
 def launched(tmp_path: Path) -> Iterator[Launched]:
     if not Path("/proc/self/task").is_dir():
         pytest.skip("reads child processes from /proc (Linux)")
-    for attempt in range(1, LAUNCH_ATTEMPTS + 1):
-        port = free_port()
-        process = subprocess.Popen(
-            [sys.executable, "-c", LAUNCHER, str(port), STUB_JUPYTER],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        run = Launched(process, port)
-        try:
-            first = run.read_until("local emulator at")
-            run.emulator_url = first.split("emulator at ")[1].split()[0]
-            ready = run.ready_line()
-            if ready is None and attempt < LAUNCH_ATTEMPTS and port_was_taken(process):
-                continue
-            if ready is None:
-                pytest.fail(f"JupyterLab's ready line not printed; got {run.lines}; stderr {run.stderr()!r}")
-            assert f"http://127.0.0.1:{port}/lab/tree/demo.ipynb?token=" in ready
-            yield run
-            return
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-
-
-def port_was_taken(process: subprocess.Popen[str]) -> bool:
-    """The launcher ended because the stand-in's bind failed with "Address already in use"."""
-    assert process.stderr is not None
-    process.wait(timeout=30)
-    return "Address already in use" in process.stderr.read()
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", LAUNCHER, str(port), STUB_JUPYTER],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    run = Launched(process, port)
+    try:
+        first = run.read_until("local emulator at")
+        run.emulator_url = first.split("emulator at ")[1].split()[0]
+        ready = run.ready_line()
+        if ready is None:
+            pytest.fail(f"JupyterLab's ready line not printed; got {run.lines}; stderr {run.stderr()!r}")
+        assert f"http://127.0.0.1:{port}/lab/tree/demo.ipynb?token=" in ready
+        yield run
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
 
 
 def assert_both_stopped(run: Launched, children: list[int]) -> None:
