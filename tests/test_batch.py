@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,9 +25,12 @@ from deepseek_magic.batch import (
     RowResult,
     _frame,
     batch_meta,
+    planner,
     run_batch,
+    runner,
     shared_loop,
 )
+from deepseek_magic.client import h1
 from deepseek_magic.client.cache import ReplyCache
 from deepseek_magic.core.errors import BudgetExceeded, ConfigError
 from deepseek_magic.emulator import EmulatorConfig, run_in_thread
@@ -177,6 +181,98 @@ def test_a_rerun_with_other_settings_does_not_resume(emu: Any) -> None:
     before = sent(emu)
     run_batch(session, WORDS[:10], "Echo {item}", concurrency=2, temperature=0.5)
     assert sent(emu) - before == 10
+
+
+class _Watch:
+    """Progress that keeps the preview it was shown and counts updates."""
+
+    def __init__(self) -> None:
+        self.previews: list[BatchPreview] = []
+
+    def start(self, preview: BatchPreview) -> None:
+        self.previews.append(preview)
+
+    def update(self, *figures: Any) -> None:
+        pass
+
+
+def _count_writes_and_plans(monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], list[tuple[int, int]]]:
+    """Requests written so far (one counter) and, per planned row, (position, requests written by then); rows
+    after the first four are planned slowly."""
+    writes = [0]
+    planned: list[tuple[int, int]] = []
+    send, plan = h1._Connection.send, planner.RowPlanner.plan
+
+    def counting_send(self: Any, head: bytes, body: bytes | None) -> None:
+        writes[0] += 1
+        send(self, head, body)
+
+    def recording_plan(self: planner.RowPlanner, job: planner.Job) -> None:
+        if job.exchange is None and job.prompt is not None:
+            planned.append((job.position, writes[0]))
+            if job.position >= 4:
+                time.sleep(0.01)  # slower than the server: workers run out of rows and must wait for the next ones
+        plan(self, job)
+
+    monkeypatch.setattr(h1._Connection, "send", counting_send)
+    monkeypatch.setattr(planner.RowPlanner, "plan", recording_plan)
+    monkeypatch.setattr(runner, "FEED_CHUNK", 8)  # several hand-overs with few rows
+    return writes, planned
+
+
+def test_the_first_rows_go_out_before_the_rest_is_planned_and_every_row_comes_back(
+    emu: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, planned = _count_writes_and_plans(monkeypatch)
+    rows = [f"w{i}" for i in range(40)]
+    rows[33] = "lone \ud800 surrogate"  # found only when the row is planned, after the first wave went out
+    watch = _Watch()
+    result = run_batch(new_session(emu), rows, "Echo {item}", concurrency=4, progress=watch)
+    assert [position for position, _ in planned] == list(range(40))
+    assert all(writes == 0 for position, writes in planned if position < 4), "the first wave is planned first"
+    assert all(writes >= 1 for position, writes in planned if position >= 4), "the rest once requests are out"
+    for position, (word, reply, error) in enumerate(zip(rows, result["reply"], result["error"], strict=True)):
+        if position == 33:
+            assert pd.isna(reply) and "surrogate" in error
+        else:
+            assert error is None and f"Echo {word}" in reply
+    (preview,) = watch.previews
+    assert (preview.total, preview.to_send, preview.failed) == (40, 39, 1), "the preview counts rows planned later"
+    assert preview.estimate is not None and preview.estimate > 0
+
+
+def test_an_interrupt_while_the_rest_is_planned_keeps_finished_rows_and_sends_nothing_more(
+    emu: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "FEED_CHUNK", 8)
+    plan = planner.RowPlanner.plan
+    interrupted = threading.Event()
+
+    def interrupting_plan(self: planner.RowPlanner, job: planner.Job) -> None:
+        if job.position == 20 and not interrupted.is_set():
+            deadline = time.monotonic() + 10  # the first wave answered, so there are finished rows to keep
+            while (sent(emu) < 4 or emu.app.state.emulator.in_flight) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.05)
+            interrupted.set()
+            raise KeyboardInterrupt  # the kernel's Interrupt, landing in the calling thread while it plans
+        plan(self, job)
+
+    monkeypatch.setattr(planner.RowPlanner, "plan", interrupting_plan)
+    session = new_session(emu)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(session, WORDS, "Echo {item}", concurrency=4)
+    before = settled(emu)
+    assert before >= 1
+    time.sleep(0.2)
+    assert sent(emu) == before, "nothing is sent after the interrupt"
+    (kept,) = session.batch_state.values()  # type: ignore[attr-defined]
+    finished = len(kept)
+    assert 4 <= finished < 30
+    result = run_batch(session, WORDS, "Echo {item}", concurrency=4)
+    assert sent(emu) - before == 30 - finished, "the re-run resumes: finished rows are not sent again"
+    assert result["error"].isna().all()
+    assert all(f"Echo {word}" in reply for word, reply in zip(WORDS, result["reply"], strict=True))
 
 
 def test_cache_hits_on_rerun(emu: Any, tmp_path: Path) -> None:

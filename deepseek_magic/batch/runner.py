@@ -74,11 +74,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import hashlib
 import ssl
 import threading
 import time
-from collections import ChainMap, deque
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
@@ -89,6 +88,7 @@ from deepseek_magic.batch.collector import collect_now, collector_paused
 from deepseek_magic.batch.gate import SharedGate, now
 from deepseek_magic.batch.limiter import AdaptiveLimiter
 from deepseek_magic.batch.loop import shared_loop
+from deepseek_magic.batch.planner import Job, RowPlanner, one_line
 from deepseek_magic.batch.results import (
     BatchNeedsConfirmation,
     BatchPreview,
@@ -96,7 +96,7 @@ from deepseek_magic.batch.results import (
     RowResult,
     _frame,
 )
-from deepseek_magic.client.cache import ReplyCache, cache_key
+from deepseek_magic.client.cache import ReplyCache
 from deepseek_magic.client.estimate import estimate_cost
 from deepseek_magic.client.pooled import PooledChatClient
 from deepseek_magic.client.retry import RETRYABLE_STATUS, RetryPolicy
@@ -115,14 +115,12 @@ from deepseek_magic.core.errors import (
 )
 from deepseek_magic.core.events import Reply, Usage
 from deepseek_magic.core.records import saved_reply
-from deepseek_magic.features.interpolation import InterpolationError, interpolate
 from deepseek_magic.features.tokens import EXACT_CHARS, SHOWN_ONLY_CHARS, BatchCounter, thinking_on
-from deepseek_magic.providers import ChatRequest, get_provider
+from deepseek_magic.providers import get_provider
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from deepseek_magic.conversation.exchange import Exchange
     from deepseek_magic.conversation.session import Session
 
 __all__ = ["DEFAULT_CONCURRENCY", "preview_batch", "run_batch"]
@@ -141,28 +139,16 @@ NON_STREAM_READ_TIMEOUT = 600.0
 #: the loop sees the first connect complete, so no request is written for ~0.6 s; in groups, the first requests go
 #: out while later connections are still being opened (benchmarks/batch_throughput.py: ~0.03× of the ideal).
 START_GROUP = 128
+#: How often the loop looks whether the first requests are written; how long without a new one means the others
+#: wait on the network; how long it waits for a first one at most. Then the calling thread plans the rest of the
+#: rows (:func:`_plan_while_sending`).
+FIRST_SENT_POLL, FIRST_SENT_QUIET, FIRST_SENT_LONGEST = 0.005, 0.05, 1.0
+#: Rows the calling thread plans between two hand-overs to the loop.
+FEED_CHUNK = 256
 #: Seconds between looks at a shared gate (slots to take or give back, a pause another partition published).
 GATE_INTERVAL = 0.2
 #: Row values for list input: ``{item}`` and ``{value}`` both name the element.
 SCALAR_NAMES = ("item", "value")
-
-
-@dataclass(eq=False)
-class _Job:
-    """A row on its way: the exchange, the request to send now, and what happened so far."""
-
-    position: int
-    exchange: Exchange | None = None
-    request: ChatRequest | None = None
-    key: str = ""
-    error: str | None = None
-    hits: int = 0
-    sent: int = 0
-    billed: Usage | None = None
-    #: Replies to store in the cache once the whole row has succeeded (copies taken before ``accept``).
-    to_store: list[tuple[str, Reply]] = field(default_factory=list)
-    rate_limited: int = 0
-    failures: int = 0
 
 
 @dataclass
@@ -185,7 +171,7 @@ class _Batch:
 
     def __init__(
         self,
-        jobs: list[_Job],
+        jobs: list[Job],
         results: list[RowResult | None],
         *,
         cache: ReplyCache | None,
@@ -193,9 +179,11 @@ class _Batch:
         session: Session,
         json_mode: bool,
         concurrency: int,
+        planner: RowPlanner,
         gate: SharedGate | None = None,
     ) -> None:
         self.jobs = jobs
+        self.planner = planner
         self.results = results
         self.cache = cache
         self.retry_settings = retry_settings
@@ -211,15 +199,17 @@ class _Batch:
         self.gate = gate
         self.held = 0
         self.pause_until = 0.0
+        #: Rows to send, fed by the calling thread while the first ones are out (see :meth:`feed`).
+        self.queue: deque[Job] = deque()
+        #: Rows the calling thread has still to plan and feed; workers wait for them instead of ending.
+        self.unplanned = 0
+        self._more: asyncio.Event | None = None
+        #: Set once the first requests are written (or the run ended): the calling thread may plan the rest.
+        self.first_sent = threading.Event()
 
     # ------------------------------------------------------------- row logic
 
-    def next_request(self, job: _Job) -> None:
-        assert job.exchange is not None
-        job.request = job.exchange.next_request()
-        job.key = cache_key(job.request) if job.request is not None and self.cache is not None else ""
-
-    def replay_cached(self, job: _Job) -> None:
+    def replay_cached(self, job: Job) -> None:
         """Answer the row's requests from the cache for as long as the cache has them."""
         while self.cache is not None and job.request is not None and job.error is None:
             hit = self.cache.get(job.key)
@@ -228,16 +218,16 @@ class _Batch:
             job.hits += 1
             self.accept(job, hit, cached=True)
 
-    def accept(self, job: _Job, reply: Reply, *, cached: bool) -> None:
+    def accept(self, job: Job, reply: Reply, *, cached: bool) -> None:
         assert job.exchange is not None and job.request is not None
         if not cached:
             reply.usage = self.bill(job, reply.usage)  # priced once: the exchange keeps a cost already set
             if self.cache is not None:
                 job.to_store.append((job.key, saved_reply(reply.to_dict())))
         job.exchange.accept(reply)
-        self.next_request(job)
+        self.planner.next_request(job)
 
-    def bill(self, job: _Job, usage: Usage | None) -> Usage | None:
+    def bill(self, job: Job, usage: Usage | None) -> Usage | None:
         """Count a billed answer for the row (a finished one, or one that failed after the server answered).
 
         Returns ``usage`` with its cost filled in (``None`` stays ``None``).
@@ -248,13 +238,13 @@ class _Batch:
         job.billed = priced if job.billed is None else job.billed + priced
         return priced if usage is not None else None
 
-    def finish(self, job: _Job) -> None:
+    def finish(self, job: Job) -> None:
         """Record the row's result (and cache its replies if it succeeded)."""
         exchange = job.exchange
         reply = exchange.reply if exchange is not None else None
         error = job.error
         if error is None and exchange is not None and exchange.failure is not None:
-            error = _one_line(str(exchange.failure))
+            error = one_line(str(exchange.failure))
         if error is None and reply is not None and reply.reasoning_exhausted:
             # Not an answer: the row is an error and its reply is never cached (same rule as a cell).
             error = "max_tokens reached while reasoning: no answer was written (raise max_tokens or lower the effort)"
@@ -291,13 +281,16 @@ class _Batch:
 
     # ------------------------------------------------------------- async part
 
-    async def run(self, pending: list[_Job]) -> None:
-        """Send every pending row with at most ``concurrency`` requests in flight (and within a shared gate's slots)."""
+    async def run(self, first: list[Job], total: int) -> None:
+        """Send ``first`` and the rows :meth:`feed` adds, ``total`` in all, with at most ``concurrency`` requests
+        in flight (and within a shared gate's slots)."""
         gate = self.gate
         try:
             limiter = self.limiter = AdaptiveLimiter(self.concurrency)
-            queue = deque(pending)
-            count = min(self.concurrency, len(queue))
+            self.queue.extend(first)
+            self.unplanned = total - len(first)
+            self._more = asyncio.Event()
+            count = min(self.concurrency, total)
             if gate is not None:  # at least one slot of the shared cap before anything is sent
                 self.held = await _take_first(gate, count)
                 limiter.set_cap(self.held)
@@ -306,10 +299,11 @@ class _Batch:
                 try:  # started inside the try: a cancel while starting them still stops the ones already running
                     for start in range(0, count, START_GROUP):
                         group = min(START_GROUP, count - start)
-                        workers += [asyncio.create_task(self._worker(queue, client)) for _ in range(group)]
+                        workers += [asyncio.create_task(self._worker(client)) for _ in range(group)]
                         await asyncio.sleep(0)  # the loop sees these connects complete and writes their requests
                     if gate is not None:
-                        workers.append(asyncio.create_task(self._keep_slots(gate, queue, count, workers[:])))
+                        workers.append(asyncio.create_task(self._keep_slots(gate, count, workers[:])))
+                    workers.append(asyncio.create_task(self._announce_first_sent(client, min(count, len(first)))))
                     await asyncio.gather(*workers)
                 finally:
                     for worker in workers:
@@ -319,9 +313,34 @@ class _Batch:
             if gate is not None and self.held:
                 gate.give(self.held)  # a blocking call, once, at the end: the slots must go back even when cancelled
                 self.held = 0
+            self.first_sent.set()
             self.finished.set()
 
-    async def _keep_slots(self, gate: SharedGate, queue: deque[_Job], count: int, workers: list[Any]) -> None:
+    def feed(self, jobs: list[Job]) -> None:
+        """Add planned rows to the queue (on the loop thread: through ``call_soon_threadsafe``) and wake the
+        workers waiting for them."""
+        self.queue.extend(jobs)
+        self.unplanned -= len(jobs)
+        if self._more is not None:
+            self._more.set()
+            self._more = asyncio.Event()  # the waiters hold the one just set
+
+    async def _announce_first_sent(self, client: PooledChatClient, count: int) -> None:
+        """Set :attr:`first_sent` once ``count`` requests are written, or once some are and no more were for
+        :data:`FIRST_SENT_QUIET` (the rest wait on the network: connects to a distant server), or after
+        :data:`FIRST_SENT_LONGEST` with none (nothing answers yet): the calling thread then plans the rest."""
+        started = written = now()
+        seen = 0
+        while client.requests_sent < count:
+            await asyncio.sleep(FIRST_SENT_POLL)
+            moment, sent = now(), client.requests_sent
+            if sent != seen:
+                seen, written = sent, moment
+            elif (sent and moment - written >= FIRST_SENT_QUIET) or moment - started >= FIRST_SENT_LONGEST:
+                break
+        self.first_sent.set()
+
+    async def _keep_slots(self, gate: SharedGate, count: int, workers: list[Any]) -> None:
         """Hold as many of the shared cap's slots as there are rows to send (up to ``count``); give back the rest.
 
         Also picks up a pause another partition published after a 429. Slots
@@ -334,7 +353,7 @@ class _Batch:
         while not all(worker.done() for worker in workers):
             await asyncio.sleep(GATE_INTERVAL)
             self.pause_until = max(self.pause_until, await loop.run_in_executor(None, gate.paused_until))
-            wanted = max(1, min(count, len(queue) + limiter.in_flight, limiter.target))
+            wanted = max(1, min(count, len(self.queue) + self.unplanned + limiter.in_flight, limiter.target))
             if self.held < wanted:
                 self.held += await loop.run_in_executor(None, gate.take, wanted - self.held, 0)
                 limiter.set_cap(self.held)
@@ -346,18 +365,24 @@ class _Batch:
                     limiter.set_cap(keep)  # before the await: no worker can start on a slot being given back
                     await loop.run_in_executor(None, gate.give, surplus)
 
-    async def _worker(self, queue: deque[_Job], client: PooledChatClient) -> None:
-        while queue:
+    async def _worker(self, client: PooledChatClient) -> None:
+        queue = self.queue
+        while True:
+            if not queue:
+                if self.unplanned <= 0 or self._more is None:
+                    return
+                await self._more.wait()  # the calling thread is still planning rows
+                continue
             job = queue.popleft()
             try:
                 await self._drive(job, client)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bug must cost one row, not the batch
-                job.error = _one_line(f"{type(exc).__name__}: {exc}")
+                job.error = one_line(f"{type(exc).__name__}: {exc}")
             self.finish(job)
 
-    async def _drive(self, job: _Job, client: PooledChatClient) -> None:
+    async def _drive(self, job: Job, client: PooledChatClient) -> None:
         limiter = self.limiter
         assert limiter is not None
         while job.request is not None and job.error is None:
@@ -383,7 +408,7 @@ class _Batch:
                 pause = self._failure_pause(job, exc)
             except DeepSeekError as exc:
                 pause = None
-                job.error = _one_line(str(exc))
+                job.error = one_line(str(exc))
                 if isinstance(exc, StreamInterrupted) and exc.partial is not None and exc.partial.usage is not None:
                     self.bill(job, exc.partial.usage)  # a blank or broken answer the server still billed
                 if isinstance(exc, ConfigError):
@@ -395,15 +420,15 @@ class _Batch:
             elif pause is not None:
                 await asyncio.sleep(pause)
 
-    def _rate_limit_pause(self, job: _Job, exc: RateLimitError) -> float | None:
+    def _rate_limit_pause(self, job: Job, exc: RateLimitError) -> float | None:
         job.rate_limited += 1
         self.tally.rate_limited += 1
         if job.rate_limited > MAX_RATE_LIMITED:
-            job.error = _one_line(f"{exc} (refused {job.rate_limited} times; giving up on this row)")
+            job.error = one_line(f"{exc} (refused {job.rate_limited} times; giving up on this row)")
             return None
         if exc.retry_after is not None:
             if not self.retry_policy.honours(exc.retry_after):
-                job.error = _one_line(f"{exc} (asked to wait {exc.retry_after:g} s; not waiting)")
+                job.error = one_line(f"{exc} (asked to wait {exc.retry_after:g} s; not waiting)")
                 return None
             return self._share_pause(exc.retry_after)
         # Not bounded by max_retries (MAX_RATE_LIMITED is); shared: a 429 speaks of the account, not of this row.
@@ -418,7 +443,7 @@ class _Batch:
             asyncio.get_running_loop().run_in_executor(None, gate.pause, until)
         return seconds
 
-    def _failure_pause(self, job: _Job, exc: DeepSeekError) -> float | None:
+    def _failure_pause(self, job: Job, exc: DeepSeekError) -> float | None:
         # A connection closed after the request went out is not sent again: it may have been billed.
         retryable = (isinstance(exc, APIConnectionError) and not isinstance(exc, ConnectionLost)) or (
             isinstance(exc, APIStatusError) and exc.status_code in RETRYABLE_STATUS
@@ -429,7 +454,7 @@ class _Batch:
             job.failures += 1
             if delay is not None:
                 return delay
-        job.error = _one_line(str(exc))
+        job.error = one_line(str(exc))
         if isinstance(exc, (AuthenticationError, InsufficientBalanceError)):
             self.fatal = job.error
         return None
@@ -469,11 +494,6 @@ def _shared_ssl_context() -> ssl.SSLContext:
     return _ssl_context
 
 
-def _one_line(text: str, limit: int = 500) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 # ------------------------------------------------------------------------- rows
 
 
@@ -509,18 +529,47 @@ def _batch_states(session: Session) -> dict[tuple[str, str], dict[int, RowResult
 
 
 def _estimate(
-    session: Session, settings: Settings, jobs: Iterable[_Job], *, gated: bool = True
-) -> tuple[int, float | None]:
-    """Rows to send and the upper cost estimate for them (the session budget's estimator, exact prompt counts).
+    session: Session, settings: Settings, prompts: list[list[dict[str, Any]]], *, gated: bool = True
+) -> float | None:
+    """The upper cost estimate for sending ``prompts`` (the session budget's estimator, exact prompt counts).
 
     ``gated``: a confirmation threshold or a budget decides on the figure, so up to
     :data:`~deepseek_magic.features.tokens.EXACT_CHARS` of text are tokenized exactly; otherwise the figure is
     only shown and :data:`~deepseek_magic.features.tokens.SHOWN_ONLY_CHARS` are, the rest extrapolated.
     """
-    prompts = [job.request.messages for job in jobs if job.request is not None]
     exact = EXACT_CHARS if gated else SHOWN_ONLY_CHARS
     counter = BatchCounter(thinking=thinking_on(settings), exact_chars=exact)
-    return len(prompts), estimate_cost(session.prices, settings, prompts, count=counter)
+    return estimate_cost(session.prices, settings, prompts, count=counter)
+
+
+def _plan_while_sending(
+    future: concurrent.futures.Future[None], batch: _Batch, rest: list[Job], loop: asyncio.AbstractEventLoop
+) -> list[list[dict[str, Any]]]:
+    """Plan ``rest`` once the first requests are out, handing them to the loop in chunks as they are ready;
+    the first request's messages of every row that can be sent (for the cost estimate).
+
+    The calling thread and the loop share one interpreter lock, so planning
+    while the first requests are still being written would only slow those
+    down; once they are out the loop waits on the server and the planning is
+    free. A worker that runs out of rows meanwhile waits for the next chunk; a
+    row that failed while planned is finished by the worker that takes it.
+    """
+    prompts: list[list[dict[str, Any]]] = []
+    try:
+        while not batch.first_sent.wait(POLL_INTERVAL):
+            pass  # short waits: the kernel's Interrupt lands here as KeyboardInterrupt
+        for start in range(0, len(rest), FEED_CHUNK):
+            chunk = rest[start : start + FEED_CHUNK]
+            for job in chunk:
+                batch.planner.plan(job)
+                if job.request is not None:
+                    prompts.append(job.request.messages)
+            loop.call_soon_threadsafe(batch.feed, chunk)
+    except BaseException:
+        future.cancel()
+        batch.finished.wait(timeout=5.0)
+        raise
+    return prompts
 
 
 def _report(progress: ProgressArg, tally: _Tally) -> None:
@@ -591,8 +640,9 @@ def run_batch(
     scratch = type(session)(f"{session.name}:batch", settings=row_settings, prices=session.prices)
     names: Mapping[str, Any] = namespace if namespace is not None else {}
 
-    jobs: list[_Job] = []
-    results: list[RowResult | None] = [None] * len(records)
+    planner = RowPlanner(scratch, system=system, schema=schema, keyed=cache is not None)
+    jobs = planner.prompts(records, template, names)
+    results: list[RowResult | None] = [None] * len(jobs)
     batch = _Batch(
         jobs,
         results,
@@ -601,65 +651,67 @@ def run_batch(
         session=session,
         json_mode=json_mode,
         concurrency=concurrency,
+        planner=planner,
         gate=gate,
     )
-    fingerprint = hashlib.sha256()
-    for position, record in enumerate(records):
-        job = _Job(position)
-        jobs.append(job)
-        try:
-            prompt = interpolate(template, ChainMap(record, cast(dict[str, Any], names)))
-        except InterpolationError as exc:
-            job.error = _one_line(str(exc))
-            fingerprint.update(b"!" + job.error.encode())
-            continue
-        try:
-            job.exchange = scratch.exchange(prompt, key=f"batch-{position}", system=system, schema=schema)
-        except ConfigError as exc:  # text that cannot be sent (a lone surrogate): this row's error
-            job.error = _one_line(str(exc))
-            fingerprint.update(b"!" + job.error.encode())
-            continue
-        job.request = job.exchange.next_request()
-        assert job.request is not None
-        job.key = cache_key(job.request)
-        fingerprint.update(job.key.encode())
-    if cache is None:
-        for job in jobs:
-            job.key = ""
-    state_key = (template, fingerprint.hexdigest())
+    state_key = (template, planner.fingerprint(jobs))
     states = _batch_states(session)
     kept = states.get(state_key, {})
+    gated = (confirm_above is not None and not confirmed) or session.max_cost is not None
+    # Without a reply cache to look in or a cost to check first, the first rows go out before the rest is planned.
+    plan_while_sending = cache is None and not gated
     try:
+        to_plan: list[Job] = []
+        failed = 0
         for job in jobs:
             if job.position in kept:
                 results[job.position] = kept[job.position]
                 batch.tally.done += 1
                 job.exchange = job.request = None
             elif job.error is not None:
+                failed += 1
                 batch.finish(job)
             else:
-                batch.replay_cached(job)
-                if job.request is None:
-                    batch.finish(job)
-        pending = [job for job in jobs if job.request is not None]
-        gated = (confirm_above is not None and not confirmed) or session.max_cost is not None
-        to_send, estimate = _estimate(session, row_settings, pending, gated=gated)
+                to_plan.append(job)
+        first, rest = (to_plan[:concurrency], to_plan[concurrency:]) if plan_while_sending else (to_plan, [])
+        sendable: list[Job] = []
+        for job in first:
+            planner.plan(job)
+            batch.replay_cached(job)
+            if job.request is None:
+                failed += job.error is not None
+                batch.finish(job)  # failed while planned, or answered from the cache
+            else:
+                sendable.append(job)
+        cached = sum(1 for r in results if r is not None and r.cached)
+        # Read now: once a row is sent, the loop thread moves its request on.
+        prompts = [job.request.messages for job in sendable if job.request is not None]
+        future: concurrent.futures.Future[None] | None = None
+        if plan_while_sending and (sendable or rest):
+            runner = shared_loop()
+            future = runner.submit(batch.run(sendable, len(sendable) + len(rest)))
+            planned = _plan_while_sending(future, batch, rest, runner.loop) if rest else []
+            failed += len(rest) - len(planned)
+            prompts += planned
+        estimate = _estimate(session, row_settings, prompts, gated=gated)
         preview = BatchPreview(
             total=len(jobs),
-            to_send=to_send,
-            cached=sum(1 for r in results if r is not None and r.cached),
+            to_send=len(prompts),
+            cached=cached,
             resumed=len(kept),
-            failed=sum(1 for job in jobs if job.error is not None),
+            failed=failed,
             estimate=estimate,
             concurrency=concurrency,
         )
-        _check_cost(session, preview, confirm_above, confirmed)
+        _check_cost(session, preview, confirm_above, confirmed)  # before anything is sent: ``gated`` runs only
         start = getattr(progress, "start", None)
         if callable(start):
             start(preview)
         _report(progress, batch.tally)
-        if pending:
-            _wait(shared_loop().submit(batch.run(pending)), batch, progress)
+        if future is None and sendable:
+            future = shared_loop().submit(batch.run(sendable, len(sendable)))
+        if future is not None:
+            _wait(future, batch, progress)
         _report(progress, batch.tally)
     except (BatchNeedsConfirmation, BudgetExceeded):
         raise  # refused before sending: nothing to resume

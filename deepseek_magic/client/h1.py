@@ -402,6 +402,8 @@ class H1Pool:
         self._all: set[_Connection] = set()
         self._targets: dict[tuple[str, str | None], Target] = {}  # a batch sends to one URL thousands of times
         self._closed = False
+        #: Requests written so far (the batch plans its later rows once the first ones are out).
+        self.sent = 0
 
     async def request(
         self,
@@ -436,6 +438,7 @@ class H1Pool:
         lines.clear()
         connection.read_timeout = read_timeout
         connection.send(head, body)
+        self.sent += 1
         del head
         try:
             return await connection.read_head(read_timeout)

@@ -122,6 +122,11 @@ class PooledChatClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    @property
+    def requests_sent(self) -> int:
+        """Requests written to a connection so far (none before the client is opened)."""
+        return self._http.sent if self._http is not None else 0
+
     async def aclose(self) -> None:
         if self._http is not None:
             await self._http.aclose()
