@@ -528,3 +528,20 @@ def test_the_automatic_collector_is_paused_while_rows_run_and_back_after(emu: An
     with pytest.raises(ConfigError):  # switched back on when a batch is refused too
         run_batch(new_session(emu), WORDS[:2], "Echo {item}", concurrency=0)
     assert gc.isenabled()
+
+
+def test_rows_are_collected_every_few_thousand_but_not_after_the_last(
+    emu: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    from deepseek_magic.batch import collector
+
+    generations: list[int] = []
+    monkeypatch.setattr(gc, "collect", lambda generation=2: generations.append(generation) or 0)
+    monkeypatch.setattr(collector, "COLLECT_EVERY", 4)
+    run_batch(new_session(emu), WORDS[:8], "Echo {item}", concurrency=8)  # one wave, planned at once: no settling
+    assert generations == [1], "after row 4 only: the batch is over after row 8"
+    generations.clear()
+    run_batch(new_session(emu), WORDS[:9], "Echo {item}", concurrency=2)  # rows planned while the first are out
+    assert generations == [1, 1, 1], "once the rows are planned, then after rows 4 and 8"

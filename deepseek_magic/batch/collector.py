@@ -45,17 +45,29 @@ def collector_paused() -> Iterator[None]:
                 gc.enable()
 
 
-def collect_now(done: int) -> None:
+def collect_now(done: int, total: int) -> None:
     """A young-generation collection when ``done`` finished rows reach a multiple of :data:`COLLECT_EVERY`.
 
     Paused, the collector promotes nothing, so everything the batch allocated
     since the last collection sits in the youngest generation: collecting
     generations 0 and 1 finds the batch's garbage cycles without rescanning the
     process's old objects (a full collection there stalls every row in flight
-    for a third of a second in a kernel with pandas loaded).
+    for a third of a second in a kernel with pandas loaded). Not after the last
+    row: the batch is over and the automatic collector takes over again.
     """
-    if done and done % COLLECT_EVERY == 0:
+    if done and done < total and done % COLLECT_EVERY == 0:
         gc.collect(1)
 
 
-__all__ = ["COLLECT_EVERY", "collect_now", "collector_paused"]
+def settle_planned() -> None:
+    """Collect the young generations once every row is planned, while the first requests are out.
+
+    The planned rows survive it and move to the old generation, so the
+    collections during the run (:func:`collect_now`) scan only what the run
+    allocated since, not every planned row again; done here, the scan costs
+    nothing, as the loop is waiting on the server anyway.
+    """
+    gc.collect(1)
+
+
+__all__ = ["COLLECT_EVERY", "collect_now", "collector_paused", "settle_planned"]
