@@ -1,12 +1,17 @@
 """The batch runner: one prompt template over the rows of a table, answers back as a DataFrame.
 
 How it runs: every row's requests go out on **one** event loop that lives in a
-daemon thread (:class:`LoopThread`) over one ``httpx.AsyncClient``; the
+daemon thread (:class:`LoopThread`) over one keep-alive pool (:mod:`~deepseek_magic.client.h1`); the
 calling thread (the kernel's main thread) only waits on a
 ``concurrent.futures.Future`` in short slices, so the kernel's Interrupt
 lands there as ``KeyboardInterrupt`` and nothing patches the kernel's own
 loop (no nest-asyncio; DESIGN.md "Async"). Progress is reported from the
 calling thread too, which is where widget updates belong.
+
+Planning while sending: without a reply cache to look in and without a cost
+threshold or budget to check first, the first ``concurrency`` rows are planned
+and sent, and the calling thread plans the rest once those requests are out
+(:func:`_plan_while_sending`); the preview shown covers every row all the same.
 
 What a row is: the template interpolated with the row's columns (plus an
 optional namespace for other names) by :func:`~deepseek_magic.features.interpolation.interpolate`,
@@ -36,7 +41,7 @@ Failure model:
 
 Interrupt and resume: finished rows are kept on the session
 (``session.batch_state[(template, fingerprint)]``, the fingerprint covering
-every row's exact first request) and ``KeyboardInterrupt`` is re-raised; the
+every row's prompt and one whole request: :mod:`.planner`) and ``KeyboardInterrupt`` is re-raised; the
 same call again sends only the rows that had not finished, with or without the
 reply cache. Rows that ended in an error are sent again on a re-run.
 

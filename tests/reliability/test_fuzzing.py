@@ -378,18 +378,47 @@ def tricky_namespace() -> dict[str, Any]:
 
 
 _NAMES = [*sorted(tricky_namespace()), "ghost", "ghostly", "poltergeist", "absent", "__name__"]
+
+
+# Named functions, not lambdas, in the strategies: hypothesis 6.100 reads a lambda's source on every draw
+# to describe it, which costs seconds per test with the lowest declared versions.
+def _index(number: int) -> str:
+    return f"[{number}]"
+
+
+def _joined(parts: tuple[str, list[str]]) -> str:
+    return parts[0] + "".join(parts[1])
+
+
+def _braced(reference: str) -> str:
+    return "{" + reference + "}"
+
+
+def _escaped(reference: str) -> str:
+    return "{{" + reference + "}}"
+
+
+def _one_line(text: str) -> bool:
+    return "\n" not in text and "\r" not in text
+
+
+def _option_text(pair: tuple[str, str | None, str]) -> str:
+    """``--opt``, ``--opt value`` or ``--opt=value``."""
+    return pair[0] if pair[1] is None else f"{pair[0]}{pair[1]}{pair[2]}"
+
+
 _STEP = st.one_of(
     st.sampled_from([".x", ".name", ".columns", ".shape", ".__class__", "._private", ".real", ".k", ".T"]),
-    st.integers(-3, 3).map(lambda i: f"[{i}]"),
+    st.integers(-3, 3).map(_index),
     st.sampled_from(['["k"]', "['a']", '["x"]', "[0]", "[99999999999999999999]"]),
 )
-_REFERENCE = st.tuples(st.sampled_from(_NAMES), st.lists(_STEP, max_size=3)).map(lambda p: p[0] + "".join(p[1]))
+_REFERENCE = st.tuples(st.sampled_from(_NAMES), st.lists(_STEP, max_size=3)).map(_joined)
 _CELL_TEXT = st.lists(
     st.one_of(
         st.text(max_size=20),
         st.sampled_from(["{", "}", "{{", "}}", " ", "\n", '{"a": {"b": 1}}', "{x!r}", "{ df }", "\\", "$x", "%%"]),
-        _REFERENCE.map(lambda r: "{" + r + "}"),
-        _REFERENCE.map(lambda r: "{{" + r + "}}"),
+        _REFERENCE.map(_braced),
+        _REFERENCE.map(_escaped),
     ),
     min_size=1,
     max_size=8,
@@ -446,12 +475,10 @@ _VALUE = st.one_of(
             *("sk-abcdefgh1234", "key=1", "--", "-", "=", "{df}", "$df", "é😊", "\x00", "\t", "\\t"),
         ]
     ),
-    st.text(max_size=12).filter(lambda s: "\n" not in s and "\r" not in s),
+    st.text(max_size=12).filter(_one_line),
 )
 # Mostly option-value pairs (``--opt value``, ``--opt=value`` or a bare flag), so most lines get past the parser.
-_PAIR = st.tuples(st.sampled_from(_options()), st.sampled_from([" ", "=", None]), _VALUE).map(
-    lambda p: p[0] if p[1] is None else f"{p[0]}{p[1]}{p[2]}"
-)
+_PAIR = st.tuples(st.sampled_from(_options()), st.sampled_from([" ", "=", None]), _VALUE).map(_option_text)
 _LINE = st.lists(st.one_of(_PAIR, _PAIR, _VALUE), max_size=5).map(" ".join)
 
 
@@ -636,16 +663,20 @@ def json_kind(value: Any) -> str:
     return type(value).__name__
 
 
-_WRONG = st.sampled_from([None, True, 5, 2.5, "text", [], [1, "a"], {}, {"k": 1}])
+_WRONG_VALUES: list[Any] = [None, True, 5, 2.5, "text", [], [1, "a"], {}, {"k": 1}]
+
+
+def _has_turns(session: Session) -> bool:
+    return bool(session.turns)
 
 
 @st.composite
 def wrongly_typed(draw: st.DrawFn) -> tuple[Session, dict[str, Any], tuple[Any, ...]]:
-    session = draw(sessions().filter(lambda s: bool(s.turns)))
+    session = draw(sessions().filter(_has_turns))
     document = session.to_dict()
     path = draw(st.sampled_from(list(paths(document))))
     original = json_kind(_get(document, path))
-    value = draw(_WRONG.filter(lambda v: json_kind(v) != original))
+    value = draw(st.sampled_from([v for v in _WRONG_VALUES if json_kind(v) != original]))
     return session, replaced(document, path, value), path
 
 
