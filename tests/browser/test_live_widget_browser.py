@@ -100,6 +100,9 @@ def test_the_live_widget_draws_text_and_runs_no_script(lab: Lab, tmp_path: Path)
             expect(live.locator(".dsm-reasoning")).to_have_js_property("open", False)
             summary.click()  # the user opens the pane while it streams: it stays open through updates
             expect(live.locator(".dsm-reasoning blockquote")).to_contain_text("Let me think.")
+            emulator.config.tps = 400.0  # the rest of the reasoning (the corpus) quickly, the pane open through it
+            expect(summary).to_have_text(THOUGHT, timeout=30_000)
+            emulator.config.tps = 40.0  # the answer at a readable pace again, so it is checked while it streams
             expect(live.locator("table tbody tr").first).to_be_visible(timeout=60_000)
             expect(live.locator(".dsm-reasoning")).to_have_js_property("open", True)
             expect(summary).to_have_text(THOUGHT)
