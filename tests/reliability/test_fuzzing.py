@@ -26,6 +26,7 @@ from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 from pydantic import BaseModel
 from shell import TestingShell
+from strategy_parts import braced, escaped, index, joined, one_line
 
 from deepseek_magic import Session, Settings
 from deepseek_magic.client import StreamDecoder
@@ -380,28 +381,6 @@ def tricky_namespace() -> dict[str, Any]:
 _NAMES = [*sorted(tricky_namespace()), "ghost", "ghostly", "poltergeist", "absent", "__name__"]
 
 
-# Named functions, not lambdas, in the strategies: hypothesis 6.100 reads a lambda's source on every draw
-# to describe it, which costs seconds per test with the lowest declared versions.
-def _index(number: int) -> str:
-    return f"[{number}]"
-
-
-def _joined(parts: tuple[str, list[str]]) -> str:
-    return parts[0] + "".join(parts[1])
-
-
-def _braced(reference: str) -> str:
-    return "{" + reference + "}"
-
-
-def _escaped(reference: str) -> str:
-    return "{{" + reference + "}}"
-
-
-def _one_line(text: str) -> bool:
-    return "\n" not in text and "\r" not in text
-
-
 def _option_text(pair: tuple[str, str | None, str]) -> str:
     """``--opt``, ``--opt value`` or ``--opt=value``."""
     return pair[0] if pair[1] is None else f"{pair[0]}{pair[1]}{pair[2]}"
@@ -409,16 +388,16 @@ def _option_text(pair: tuple[str, str | None, str]) -> str:
 
 _STEP = st.one_of(
     st.sampled_from([".x", ".name", ".columns", ".shape", ".__class__", "._private", ".real", ".k", ".T"]),
-    st.integers(-3, 3).map(_index),
+    st.integers(-3, 3).map(index),
     st.sampled_from(['["k"]', "['a']", '["x"]', "[0]", "[99999999999999999999]"]),
 )
-_REFERENCE = st.tuples(st.sampled_from(_NAMES), st.lists(_STEP, max_size=3)).map(_joined)
+_REFERENCE = st.tuples(st.sampled_from(_NAMES), st.lists(_STEP, max_size=3)).map(joined)
 _CELL_TEXT = st.lists(
     st.one_of(
         st.text(max_size=20),
         st.sampled_from(["{", "}", "{{", "}}", " ", "\n", '{"a": {"b": 1}}', "{x!r}", "{ df }", "\\", "$x", "%%"]),
-        _REFERENCE.map(_braced),
-        _REFERENCE.map(_escaped),
+        _REFERENCE.map(braced),
+        _REFERENCE.map(escaped),
     ),
     min_size=1,
     max_size=8,
@@ -475,7 +454,7 @@ _VALUE = st.one_of(
             *("sk-abcdefgh1234", "key=1", "--", "-", "=", "{df}", "$df", "é😊", "\x00", "\t", "\\t"),
         ]
     ),
-    st.text(max_size=12).filter(_one_line),
+    st.text(max_size=12).filter(one_line),
 )
 # Mostly option-value pairs (``--opt value``, ``--opt=value`` or a bare flag), so most lines get past the parser.
 _PAIR = st.tuples(st.sampled_from(_options()), st.sampled_from([" ", "=", None]), _VALUE).map(_option_text)
