@@ -275,6 +275,21 @@ def test_an_interrupt_while_the_rest_is_planned_keeps_finished_rows_and_sends_no
     assert all(f"Echo {word}" in reply for word, reply in zip(WORDS, result["reply"], strict=True))
 
 
+def test_an_interrupt_after_the_first_wave_went_out_stops_the_run(emu: Any) -> None:
+    class InterruptedPreview(_Watch):
+        def start(self, preview: BatchPreview) -> None:
+            raise KeyboardInterrupt  # lands while the first rows are already out, before the calling thread waits
+
+    session = new_session(emu)
+    before = sent(emu)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(session, WORDS, "Echo {item}", concurrency=2, progress=InterruptedPreview())
+    after = settled(emu)
+    time.sleep(0.3)
+    assert sent(emu) == after, "nothing is sent after the interrupt"
+    assert after - before < len(WORDS), "the run was cancelled, not left running in the loop thread"
+
+
 def test_cache_hits_on_rerun(emu: Any, tmp_path: Path) -> None:
     cache = ReplyCache(tmp_path / "replies.sqlite")
     session = new_session(emu)

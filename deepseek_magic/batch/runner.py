@@ -176,7 +176,6 @@ class _Batch:
 
     def __init__(
         self,
-        jobs: list[Job],
         results: list[RowResult | None],
         *,
         cache: ReplyCache | None,
@@ -187,7 +186,6 @@ class _Batch:
         planner: RowPlanner,
         gate: SharedGate | None = None,
     ) -> None:
-        self.jobs = jobs
         self.planner = planner
         self.results = results
         self.cache = cache
@@ -555,9 +553,7 @@ def _estimate(
     return estimate_cost(session.prices, settings, prompts, count=counter)
 
 
-def _plan_while_sending(
-    future: concurrent.futures.Future[None], batch: _Batch, rest: list[Job], loop: asyncio.AbstractEventLoop
-) -> list[list[dict[str, Any]]]:
+def _plan_while_sending(batch: _Batch, rest: list[Job], loop: asyncio.AbstractEventLoop) -> list[list[dict[str, Any]]]:
     """Plan ``rest`` once the first requests are out, handing them to the loop in chunks as they are ready;
     the first request's messages of every row that can be sent (for the cost estimate).
 
@@ -568,21 +564,16 @@ def _plan_while_sending(
     row that failed while planned is finished by the worker that takes it.
     """
     prompts: list[list[dict[str, Any]]] = []
-    try:
-        while not batch.first_sent.wait(POLL_INTERVAL):
-            pass  # short waits: the kernel's Interrupt lands here as KeyboardInterrupt
-        for start in range(0, len(rest), FEED_CHUNK):
-            chunk = rest[start : start + FEED_CHUNK]
-            for job in chunk:
-                batch.planner.plan(job)
-                if job.request is not None:
-                    prompts.append(job.request.messages)
-            loop.call_soon_threadsafe(batch.feed, chunk)
-        settle_planned()
-    except BaseException:
-        future.cancel()
-        batch.finished.wait(timeout=5.0)
-        raise
+    while not batch.first_sent.wait(POLL_INTERVAL):
+        pass  # short waits: the kernel's Interrupt lands here as KeyboardInterrupt (run_batch cancels the run)
+    for start in range(0, len(rest), FEED_CHUNK):
+        chunk = rest[start : start + FEED_CHUNK]
+        for job in chunk:
+            batch.planner.plan(job)
+            if job.request is not None:
+                prompts.append(job.request.messages)
+        loop.call_soon_threadsafe(batch.feed, chunk)
+    settle_planned()
     return prompts
 
 
@@ -658,7 +649,6 @@ def run_batch(
     jobs = planner.prompts(records, template, names)
     results: list[RowResult | None] = [None] * len(jobs)
     batch = _Batch(
-        jobs,
         results,
         cache=cache,
         retry_settings=retry_settings,
@@ -674,6 +664,7 @@ def run_batch(
     gated = (confirm_above is not None and not confirmed) or session.max_cost is not None
     # Without a reply cache to look in or a cost to check first, the first rows go out before the rest is planned.
     plan_while_sending = cache is None and not gated
+    future: concurrent.futures.Future[None] | None = None
     try:
         to_plan: list[Job] = []
         failed = 0
@@ -700,11 +691,10 @@ def run_batch(
         cached = sum(1 for r in results if r is not None and r.cached)
         # Read now: once a row is sent, the loop thread moves its request on.
         prompts = [job.request.messages for job in sendable if job.request is not None]
-        future: concurrent.futures.Future[None] | None = None
         if plan_while_sending and (sendable or rest):
             runner = shared_loop()
             future = runner.submit(batch.run(sendable, len(sendable) + len(rest)))
-            planned = _plan_while_sending(future, batch, rest, runner.loop) if rest else []
+            planned = _plan_while_sending(batch, rest, runner.loop) if rest else []
             failed += len(rest) - len(planned)
             prompts += planned
         estimate = _estimate(session, row_settings, prompts, gated=gated)
@@ -730,6 +720,9 @@ def run_batch(
     except (BatchNeedsConfirmation, BudgetExceeded):
         raise  # refused before sending: nothing to resume
     except BaseException:
+        if future is not None:  # an interrupt anywhere once rows are out (planning, the preview, the wait)
+            future.cancel()
+            batch.finished.wait(timeout=5.0)  # in-flight requests are closed; finished rows are in ``results``
         finished = {i: r for i, r in enumerate(results) if r is not None and r.error is None}
         if finished:
             states[state_key] = finished
@@ -784,22 +777,17 @@ def _check_cost(session: Session, preview: BatchPreview, confirm_above: float | 
 
 
 def _wait(future: concurrent.futures.Future[None], batch: _Batch, progress: ProgressArg) -> None:
-    """Wait in short slices (so KeyboardInterrupt is honoured), reporting progress; cancel on the way out.
+    """Wait in short slices (so KeyboardInterrupt is honoured; :func:`run_batch` then cancels), reporting progress.
 
     Returns as soon as every row has finished: the loop then closes the
     batch's connections (some 50 µs each, a tenth of a second at 2,500) while
     the calling thread builds the frame. A run that failed is raised.
     """
-    try:
-        while not batch.rows_done.wait(POLL_INTERVAL):
-            if future.done():
-                future.result()
-                return
-            _report(progress, batch.tally)
-    except BaseException:
-        future.cancel()
-        batch.finished.wait(timeout=5.0)  # in-flight requests are closed; finished rows are in ``results``
-        raise
+    while not batch.rows_done.wait(POLL_INTERVAL):
+        if future.done():
+            future.result()
+            return
+        _report(progress, batch.tally)
 
 
 def preview_batch(session: Session, rows: Any, template: str, **options: Any) -> BatchPreview:
